@@ -1,0 +1,46 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluering.errors import DisclosureError
+from evaluering.report.disclosure import (DisclosureRules, check_printable, complementary_suppression,
+                                          suppress_table)
+
+
+def test_rules_never_below_three():
+    with pytest.raises(ValueError):
+        DisclosureRules(min_persons=2)
+    assert DisclosureRules(3).min_persons == 3
+
+
+def test_primary_suppression_and_zero_cells():
+    r = DisclosureRules()
+    counts = pd.DataFrame({"a": [0, 4, 5], "b": [12, 1, 30]})
+    t = suppress_table(counts.astype(float), counts, r)
+    assert t.mask.to_numpy().tolist() == [[False, False], [True, True], [False, False]]
+
+
+def test_complementary_suppression_hides_from_margins():
+    rng = np.random.default_rng(3)
+    r = DisclosureRules()
+    for _ in range(200):
+        counts = rng.integers(0, 40, size=(5, 4)).astype(float)
+        counts[rng.random(counts.shape) < 0.15] = rng.integers(1, 5)
+        prim = r.is_small(counts)
+        m, row_tot, col_tot = complementary_suppression(counts, prim)
+        assert (m >= prim).all()
+        # every line with a hidden cell has at least two hidden cells or a hidden total
+        for i in range(m.shape[0]):
+            assert m[i].sum() != 1 or row_tot[i]
+        for j in range(m.shape[1]):
+            assert m[:, j].sum() != 1 or col_tot[j]
+
+
+def test_check_printable_fails_the_build_on_small_cells():
+    r = DisclosureRules()
+    check_printable(3.2, 5, r)
+    check_printable(float("nan"), 2, r)
+    with pytest.raises(DisclosureError):
+        check_printable(0.5, 4, r, what="share in job")
+    with pytest.raises(DisclosureError):
+        check_printable(0.5, None, r)
