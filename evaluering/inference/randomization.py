@@ -1,0 +1,371 @@
+"""Randomization (permutation) inference for any scalar estimator: placebo in space.
+
+Fisher's sharp null of no effect for any unit is tested by re-assigning the treatment across
+units and recomputing the statistic. The assignment mechanism that is permuted respects the
+design: the number of treated units (a unit-level 0/1 ``treatment_col``), the multiset of
+start dates in a staggered design (a unit-level ``cohort_col``: the cohort labels, including
+"never treated", are permuted across units), or, for a time-varying ``treatment_col`` (e.g.
+``D_it = treated_i · post_t``), the units' whole treatment paths (``time`` must then be
+given). Each unit receives the label of another unit; all other columns stay as observed.
+
+* **Exact**: when the number of distinct assignments ``N! / Π n_c!`` (``n_c`` units per label)
+  is at most ``exact_max``, every distinct assignment (the observed one included) is
+  evaluated once; ``p = #{|T*| ≥ |T|} / #assignments``.
+* **Monte Carlo**: otherwise ``n_perm`` uniformly random permutations;
+  ``p = (1 + #{|T*| ≥ |T|}) / (1 + n_perm)`` (the observed assignment counted, so the test is
+  exact at level alpha for any ``n_perm``).
+
+``≥`` is evaluated with a relative tolerance of ``1e-9`` so that ties that are equal in exact
+arithmetic are counted as ties. ``alternative="greater"`` / ``"less"`` use ``T* ≥ T`` /
+``T* ≤ T``.
+
+Confidence interval (optional, ``ci=True``): inversion of the constant additive effect model
+``Y_it(1) = Y_it(0) + τ``. For a given τ the outcome ``Y − τ·E`` (``E`` = observed exposure,
+0/1 or dose) is the untreated outcome under H0, and the test of "no effect" on it is the test
+of ``τ``; the interval is ``{τ : p(τ) ≥ alpha}`` (bisection on each side, same permutations for
+every τ). With ``linear_in_outcome=True`` (true for TWFE, 2×2, event-study and
+Callaway–Sant'Anna type estimators, which are linear in ``y``) each permutation is evaluated
+only twice (on ``Y`` and on ``E``) and ``T*(τ) = T*_Y − τ·T*_E`` exactly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from evaluering.errors import EstimationError
+
+__all__ = ["RIResult", "randomization_inference", "count_assignments"]
+
+_TIE_RTOL = 1e-9
+
+
+@dataclass(frozen=True)
+class RIResult:
+    """Result of randomization inference.
+
+    estimate : the statistic on the observed assignment.
+    p : randomization p-value (see ``method``: ``exact`` or ``monte-carlo``).
+    null_distribution : the statistic under each evaluated re-assignment (read-only; for the
+        exact method this includes the observed assignment).
+    n_possible : number of distinct assignments (may be astronomically large; float if so).
+    ci : interval from inverting the constant-effect model (NaN when not computed).
+    """
+
+    estimate: float
+    p: float
+    method: str
+    n_assignments: int
+    n_possible: float
+    alternative: str
+    permuted: str
+    null_distribution: np.ndarray = field(repr=False)
+    ci: tuple[float, float] = (math.nan, math.nan)
+    alpha: float = 0.05
+    n_units: int = 0
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        nd = np.array(self.null_distribution, dtype=float)
+        nd.flags.writeable = False
+        object.__setattr__(self, "null_distribution", nd)
+        object.__setattr__(self, "ci", (float(self.ci[0]), float(self.ci[1])))
+        object.__setattr__(self, "info", MappingProxyType(dict(self.info)))
+
+    @property
+    def exact(self) -> bool:
+        return self.method == "exact"
+
+    def summary(self) -> pd.DataFrame:
+        return pd.DataFrame([{
+            "estimate": self.estimate, "p": self.p, "ci_low": self.ci[0], "ci_high": self.ci[1],
+            "method": self.method, "n_assignments": self.n_assignments,
+            "n_possible": self.n_possible, "permuted": self.permuted,
+            "alternative": self.alternative, "n_units": self.n_units,
+        }])
+
+    def to_dict(self) -> dict[str, Any]:
+        def c(x):
+            if isinstance(x, (np.floating, float)):
+                x = float(x)
+                return None if (math.isnan(x) or math.isinf(x)) else x
+            if isinstance(x, np.integer):
+                return int(x)
+            return x
+
+        return {"estimate": c(self.estimate), "p": c(self.p), "ci": [c(self.ci[0]), c(self.ci[1])],
+                "alpha": self.alpha, "method": self.method,
+                "n_assignments": int(self.n_assignments), "n_possible": c(float(self.n_possible)),
+                "alternative": self.alternative, "permuted": self.permuted,
+                "n_units": int(self.n_units),
+                "info": {k: c(v) if not isinstance(v, (list, dict, tuple)) else v
+                         for k, v in self.info.items()}}
+
+    def plot(self, ax=None, bins: int = 40):
+        """Histogram of the randomization distribution with the observed statistic marked."""
+        from evaluering.plotting import _axes
+
+        ax = _axes(ax)
+        nd = self.null_distribution[np.isfinite(self.null_distribution)]
+        ax.hist(nd, bins=bins, color="C0", alpha=0.6,
+                label=f"re-assignments ({self.method}, {self.n_assignments})")
+        ax.axvline(self.estimate, color="C3", lw=1.5, label=f"observed = {self.estimate:.4g}")
+        if self.alternative == "two-sided":
+            ax.axvline(-self.estimate, color="C3", lw=1.0, ls="--")
+        ax.set_xlabel("statistic")
+        ax.set_ylabel("count")
+        ax.set_title(f"randomization inference: p = {self.p:.4f}")
+        ax.legend(fontsize=8)
+        return ax
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def count_assignments(labels) -> int:
+    """Number of distinct assignments of a multiset of labels to units: N! / Π n_c!."""
+    codes = pd.factorize(pd.Series(list(labels), dtype=object), use_na_sentinel=False)[0]
+    counts = np.bincount(codes)
+    total = math.factorial(int(counts.sum()))
+    for n_c in counts:
+        total //= math.factorial(int(n_c))
+    return total
+
+
+def _multiset_assignments(codes: np.ndarray):
+    """Yield every distinct arrangement of the label codes over the units (arrays)."""
+    N = len(codes)
+    labels, counts = np.unique(codes, return_counts=True)
+
+    def rec(free: tuple[int, ...], li: int, cur: np.ndarray):
+        if li == len(labels) - 1:
+            cur = cur.copy()
+            cur[list(free)] = labels[li]
+            yield cur
+            return
+        for chosen in itertools.combinations(free, int(counts[li])):
+            nxt = cur.copy()
+            nxt[list(chosen)] = labels[li]
+            chosen_set = set(chosen)
+            yield from rec(tuple(i for i in free if i not in chosen_set), li + 1, nxt)
+
+    yield from rec(tuple(range(N)), 0, np.empty(N, dtype=codes.dtype))
+
+
+def _as_stat(out, stat) -> float:
+    if callable(stat):
+        return float(stat(out))
+    if isinstance(out, (int, float, np.integer, np.floating)):
+        if stat != "estimate":
+            raise ValueError("stat='t' needs an estimator returning an object with estimate and se")
+        return float(out)
+    est = float(getattr(out, "estimate"))
+    if stat == "estimate":
+        return est
+    if stat == "t":
+        return est / float(getattr(out, "se"))
+    raise ValueError("stat must be 'estimate', 't' or a callable")
+
+
+def randomization_inference(estimator: Callable, data, unit: str, *,
+                            treatment_col: str | None = None, cohort_col: str | None = None,
+                            time: str | None = None, n_perm: int = 999, exact_max: int = 10_000,
+                            seed=None, stat: str | Callable = "estimate",
+                            alternative: str = "two-sided", ci: bool = False,
+                            outcome: str | None = None, exposure: str | None = None,
+                            linear_in_outcome: bool = False, alpha: float = 0.05) -> RIResult:
+    """Randomization inference for ``estimator(data)`` (a float or an ``EstimateResult``).
+
+    Exactly one of ``treatment_col`` (unit-level 0/1, or time-varying with ``time``) and
+    ``cohort_col`` (unit-level first treated period; never-treated coded as in the data) is
+    permuted across the units of ``unit``. ``stat``: ``"estimate"``, ``"t"`` (estimate/se) or a
+    callable on the estimator's output. For ``ci=True`` give ``outcome`` (the y column) and,
+    unless it can be derived (time-varying treatment, or cohort with ``time``: ``time ≥
+    cohort``), ``exposure`` (observed per-row treatment exposure).
+    """
+    from evaluering.estimators._panel import as_frame, require_columns
+
+    if (treatment_col is None) == (cohort_col is None):
+        raise ValueError("give exactly one of treatment_col and cohort_col")
+    if alternative not in ("two-sided", "greater", "less"):
+        raise ValueError("alternative must be 'two-sided', 'greater' or 'less'")
+    df = as_frame(data).copy()
+    col = treatment_col or cohort_col
+    require_columns(df, [unit, time], no_missing=True)
+    require_columns(df, [col], no_missing=False)
+
+    ucodes, units = pd.factorize(df[unit], sort=True)
+    N = len(units)
+    if N < 2:
+        raise EstimationError("randomization inference needs at least 2 units")
+    const_within = bool((df.groupby(ucodes, sort=True)[col].nunique(dropna=False) <= 1).all())
+    path_mode = not const_within
+    if path_mode:
+        if cohort_col is not None:
+            raise EstimationError(f"cohort column '{col}' must be constant within units")
+        if time is None:
+            raise EstimationError(f"'{col}' varies within units: give `time` to permute the "
+                                  "units' treatment paths")
+        wide = df.assign(_u=ucodes).pivot_table(index="_u", columns=time, values=col,
+                                               aggfunc="first", dropna=False)
+        wide = wide.reindex(range(N))
+        path_keys = [tuple(np.nan_to_num(row, nan=-np.inf)) for row in wide.to_numpy(float)]
+        lab_codes = pd.factorize(pd.Series(path_keys, dtype=object))[0]
+        tpos = wide.columns.get_indexer(df[time])
+        W = wide.to_numpy(float)
+    else:
+        per_unit = df.groupby(ucodes, sort=True)[col].first().reindex(range(N))
+        lab_codes, lab_values = pd.factorize(per_unit, use_na_sentinel=False)
+    lab_codes = np.asarray(lab_codes, dtype=np.int64)
+    original = df[col].copy()
+
+    def assign(perm_codes: np.ndarray) -> pd.DataFrame:
+        """Data with unit i given the label (or path) that ``perm_codes[i]`` names."""
+        out = df
+        if path_mode:
+            # unit i takes the path of a unit that had label perm_codes[i]
+            rep = np.empty(lab_codes.max() + 1, dtype=np.int64)
+            rep[lab_codes] = np.arange(N)
+            src_unit = rep[perm_codes]
+            vals = W[src_unit[ucodes], tpos]
+            if np.isnan(vals).any() and not original.isna().any():
+                raise EstimationError("treatment paths cannot be swapped between units observed "
+                                      "in different periods (unbalanced panel)")
+            out[col] = vals
+        else:
+            out[col] = lab_values.take(perm_codes[ucodes]).to_numpy()
+        return out
+
+    def run(frame: pd.DataFrame) -> float:
+        return _as_stat(estimator(frame), stat)
+
+    n_possible = count_assignments(lab_codes)
+    exact = n_possible <= exact_max
+    if exact:
+        assignments = list(_multiset_assignments(lab_codes))
+    else:
+        rng = np.random.default_rng(seed)
+        assignments = [rng.permutation(lab_codes) for _ in range(int(n_perm))]
+
+    # exposure for the CI
+    E = None
+    if ci:
+        if stat != "estimate":
+            raise ValueError("ci=True needs stat='estimate'")
+        if outcome is None:
+            raise ValueError("ci=True needs `outcome` (the y column)")
+        require_columns(df, [outcome])
+        if exposure is not None:
+            E = df[exposure].to_numpy(float)
+        elif path_mode:
+            E = original.to_numpy(float)
+        elif cohort_col is not None and time is not None:
+            c = pd.to_numeric(original, errors="coerce").to_numpy(float)
+            tt = pd.to_numeric(df[time]).to_numpy(float)
+            E = np.where(np.isfinite(c) & (c > 0) & (tt >= c), 1.0, 0.0)
+        else:
+            raise ValueError("ci=True with a unit-level treatment needs `exposure` "
+                             "(the observed per-row treatment indicator)")
+        y_obs = df[outcome].to_numpy(float).copy()
+
+    # observed statistic and the randomization distribution
+    try:
+        df[col] = original
+        T_obs = run(df)
+        null = np.empty(len(assignments))
+        null_E = np.empty(len(assignments)) if (ci and linear_in_outcome) else None
+        for b, a in enumerate(assignments):
+            frame = assign(a)
+            null[b] = run(frame)
+            if null_E is not None:
+                frame[outcome] = E
+                null_E[b] = run(frame)
+                frame[outcome] = y_obs
+        if null_E is not None:
+            df[col] = original
+            df[outcome] = E
+            T_obs_E = run(df)
+            df[outcome] = y_obs
+    finally:
+        df[col] = original
+        if ci:
+            df[outcome] = y_obs
+
+    p = _pvalue(T_obs, null, alternative, exact)
+
+    ci_val = (math.nan, math.nan)
+    info: dict[str, Any] = {"n_perm_requested": int(n_perm), "exact_max": int(exact_max),
+                            "path_permutation": bool(path_mode), "seed": seed
+                            if isinstance(seed, (int, type(None))) else str(seed),
+                            "p_formula": "#{|T*|>=|T|}/n (exact)" if exact
+                            else "(1+#{|T*|>=|T|})/(1+n_perm)"}
+    if ci:
+        if linear_in_outcome:
+            def p_tau(tau: float) -> float:
+                return _pvalue(T_obs - tau * T_obs_E, null - tau * null_E, alternative, exact)
+        else:
+            def p_tau(tau: float) -> float:
+                try:
+                    df[outcome] = y_obs - tau * E
+                    t0 = run(df)
+                    vals = np.array([run(assign(a)) for a in assignments])
+                finally:
+                    df[col] = original
+                    df[outcome] = y_obs
+                return _pvalue(t0, vals, alternative, exact)
+        scale = float(np.nanstd(null)) or max(abs(T_obs), 1.0)
+        ci_val = (_ci_side(p_tau, T_obs, -1, scale, alpha), _ci_side(p_tau, T_obs, +1, scale, alpha))
+        info["ci_model"] = "constant additive effect, Y - tau*exposure"
+
+    return RIResult(estimate=T_obs, p=p, method="exact" if exact else "monte-carlo",
+                    n_assignments=len(assignments),
+                    n_possible=float(n_possible) if n_possible > 2**62 else n_possible,
+                    alternative=alternative,
+                    permuted=f"{col} ({'paths' if path_mode else 'unit labels'})",
+                    null_distribution=null, ci=ci_val, alpha=alpha, n_units=N, info=info)
+
+
+def _pvalue(T: float, null: np.ndarray, alternative: str, exact: bool) -> float:
+    tol = _TIE_RTOL * max(1.0, abs(T))
+    fin = np.isfinite(null)
+    if alternative == "two-sided":
+        hits = fin & (np.abs(null) >= abs(T) - tol)
+    elif alternative == "greater":
+        hits = fin & (null >= T - tol)
+    else:
+        hits = fin & (null <= T + tol)
+    k = int(hits.sum())
+    if exact:
+        return k / len(null)
+    return (1 + k) / (1 + len(null))
+
+
+def _ci_side(p_tau: Callable[[float], float], est: float, sign: int, scale: float,
+             alpha: float) -> float:
+    step = scale
+    inner, outer = est, None
+    for _ in range(40):
+        cand = est + sign * step
+        if p_tau(cand) < alpha:
+            outer = cand
+            break
+        inner = cand
+        step *= 2.0
+    if outer is None:
+        return sign * math.inf
+    tol = 1e-6 * scale
+    for _ in range(100):
+        if abs(outer - inner) <= tol:
+            break
+        mid = 0.5 * (inner + outer)
+        if p_tau(mid) < alpha:
+            outer = mid
+        else:
+            inner = mid
+    return 0.5 * (inner + outer)

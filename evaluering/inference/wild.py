@@ -1,0 +1,689 @@
+"""Wild cluster bootstrap for one linear restriction in an OLS/WLS with absorbed fixed effects.
+
+Model: ``y = X β + D α + u`` with cluster-correlated errors (``D`` = dummies of the optional
+fixed effects, absorbed by the Frisch–Waugh–Lovell theorem through ``_fe.demean``). Tested
+hypothesis: ``H0: R·β = r`` with ``R`` one row (a single restriction).
+
+Methods (Cameron, Gelbach & Miller 2008; MacKinnon, Nielsen & Webb 2023; Roodman, MacKinnon,
+Nielsen & Webb 2019 "Fast and wild"):
+
+* **WCR** (``impose_null=True``, the default and the recommended variant): bootstrap samples
+  ``y* = X β̃ + D α̃ + ũ ∘ v_{c(i)}`` built from the *restricted* fit (null imposed),
+* **WCU** (``impose_null=False``): ``y* = X β̂ + D α̂ + û ∘ v_{c(i)}`` from the unrestricted fit,
+
+with one auxiliary draw ``v_g`` per cluster: Rademacher (±1), Webb's six-point
+(±√(1/2), ±1, ±√(3/2)) or Mammen's two-point distribution. Each bootstrap sample is refitted
+with the fixed effects and its CRV1 t statistic ``t*`` (the same small-sample factor as the
+observed ``t``) is computed.
+
+No refit happens per draw. Writing ``z = X̃ (X̃'X̃)^{-1} R'`` (``X̃`` the FE-demeaned design),
+the numerator of ``t*`` is ``n'v`` with ``n_g = Σ_{i∈g} z_i ũ_i``, and the cluster-``h`` score
+of the bootstrap CRVE is ``(K v)_h`` with the ``G×G`` matrix
+
+    K = diag(n) − S_z' (D'D)⁻ S_u − P (X̃'X̃)^{-1} Q,
+
+where ``P[h,:] = Σ_{i∈h} z_i X̃_i``, ``Q[:,g] = Σ_{i∈g} X̃_i ũ_i`` and ``S_z[l,h]``, ``S_u[l,g]``
+are sums of ``z`` and ``ũ`` over fixed-effect level ``l`` within cluster ``h``/``g`` (this term
+refits the fixed effects of each bootstrap sample exactly; it vanishes when the fixed effects
+are nested in the clusters). So one draw costs a ``G×G`` matrix–vector product, and draws are
+processed as ``G×b`` blocks. Because ``ũ`` (WCR) is affine in ``r``, so are ``n`` and ``K``:
+per draw three sums make ``t*(r)`` available for every ``r`` in O(1), which makes the
+confidence interval by test inversion cheap (a bisection on the WCR p-value as a function of
+``r``; for WCU the same machinery returns the percentile-t interval).
+
+P-value convention (``p_type="symmetric"``): ``p = #{ |t*| > |t| } / B`` — strict inequality,
+the share of bootstrap statistics *strictly* larger in absolute value than the observed one;
+with full enumeration this is the exact probability under the auxiliary distribution. Ties
+are decided with a relative tolerance of 1e-9: under WCR every constant draw vector
+``v = a·1`` reproduces the observed sample up to scale, so ``|t*| = |t|`` exactly in exact
+arithmetic, and rounding must not decide whether those draws count (this is what makes
+Stata boottest's published ``18/256`` reproducible). Other
+``p_type`` values: ``"equal-tail"`` ``2·min(#{t* ≤ t}, #{t* > t})/B``, ``"greater"``
+``#{t* > t}/B`` (H1: Rβ > r), ``"less"`` ``#{t* < t}/B``. A draw with a zero bootstrap
+variance (possible with very few clusters) gives ``t* = NaN`` and never counts as exceeding.
+
+Full enumeration: when the number of distinct draw vectors (``2^G`` Rademacher or Mammen,
+``6^G`` Webb) is at most ``B``, every vector is used once (Mammen's with its probability) and
+``enumerated=True``; ``B_effective`` is then that number.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from evaluering.errors import EstimationError
+from evaluering.estimators._fe import count_fe_dof, demean, factorize
+
+__all__ = ["WildBootResult", "wild_cluster_bootstrap", "wild_bootstrap_ols", "wild_twfe",
+           "auxiliary_weights"]
+
+_SQ5 = math.sqrt(5.0)
+_SUPPORT = {
+    "rademacher": (np.array([-1.0, 1.0]), None),
+    "webb": (np.array([-math.sqrt(1.5), -1.0, -math.sqrt(0.5),
+                       math.sqrt(0.5), 1.0, math.sqrt(1.5)]), None),
+    "mammen": (np.array([-(_SQ5 - 1) / 2, (_SQ5 + 1) / 2]),
+               np.array([(_SQ5 + 1) / (2 * _SQ5), (_SQ5 - 1) / (2 * _SQ5)])),
+}
+P_TYPES = ("symmetric", "equal-tail", "greater", "less")
+_BLOCK_ELEMS = 2_000_000  # G × block size of one draw block
+_TIE_TOL = 1e-9  # |t*| and |t| closer than this (relative, for |t| > 1) count as equal
+
+
+def auxiliary_weights(kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Support points and probabilities of an auxiliary distribution (mean 0, variance 1)."""
+    kind = _check_kind(kind)
+    pts, prob = _SUPPORT[kind]
+    if prob is None:
+        prob = np.full(len(pts), 1.0 / len(pts))
+    return pts.copy(), prob.copy()
+
+
+def _check_kind(kind: str) -> str:
+    k = str(kind).lower()
+    if k not in _SUPPORT:
+        raise ValueError(f"bootstrap_weights must be one of {sorted(_SUPPORT)}, got {kind!r}")
+    return k
+
+
+# ---------------------------------------------------------------------------------------------
+# result object
+
+
+@dataclass(frozen=True)
+class WildBootResult:
+    """Result of a wild cluster bootstrap test of ``R·β = r`` (one restriction).
+
+    estimate : ``R·β̂`` (the coefficient when ``R`` selects one).
+    se : its CRV1 cluster-robust standard error (analytic, for reference).
+    t_stat : observed ``(R·β̂ − r) / se``.
+    p : bootstrap p-value of ``H0: R·β = r`` (convention in ``convention``).
+    ci : ``(1−alpha)`` confidence interval by inverting the bootstrap test (NaN if not asked);
+        an end is ±inf when the p-value never falls below ``alpha`` on that side.
+    t_boot : the bootstrap t statistics at the tested ``r`` (read-only; enumeration order or
+        draw order); ``draw_prob`` their probabilities (equal unless Mammen is enumerated).
+    """
+
+    param: str
+    estimate: float
+    r: float
+    se: float
+    t_stat: float
+    p: float
+    ci: tuple[float, float]
+    alpha: float
+    B_requested: int
+    B_effective: int
+    enumerated: bool
+    bootstrap_weights: str
+    impose_null: bool
+    p_type: str
+    convention: str
+    n_obs: int
+    n_clusters: int
+    t_boot: np.ndarray = field(repr=False)
+    draw_prob: np.ndarray | None = field(default=None, repr=False)
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        tb = np.array(self.t_boot, dtype=float)
+        tb.flags.writeable = False
+        object.__setattr__(self, "t_boot", tb)
+        if self.draw_prob is not None:
+            dp = np.array(self.draw_prob, dtype=float)
+            dp.flags.writeable = False
+            object.__setattr__(self, "draw_prob", dp)
+        object.__setattr__(self, "ci", (float(self.ci[0]), float(self.ci[1])))
+        object.__setattr__(self, "info", MappingProxyType(dict(self.info)))
+
+    @property
+    def method(self) -> str:
+        return "WCR" if self.impose_null else "WCU"
+
+    def summary(self) -> pd.DataFrame:
+        """One-row DataFrame of the test."""
+        return pd.DataFrame([{
+            "param": self.param, "estimate": self.estimate, "se": self.se, "r": self.r,
+            "t": self.t_stat, "p": self.p, "ci_low": self.ci[0], "ci_high": self.ci[1],
+            "method": self.method, "weights": self.bootstrap_weights, "B": self.B_effective,
+            "enumerated": self.enumerated, "n_obs": self.n_obs, "n_clusters": self.n_clusters,
+        }])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dictionary (without the bootstrap draws)."""
+        def c(x):
+            if isinstance(x, (np.floating, float)):
+                x = float(x)
+                return None if (math.isnan(x) or math.isinf(x)) else x
+            if isinstance(x, np.integer):
+                return int(x)
+            if isinstance(x, np.bool_):
+                return bool(x)
+            return x
+
+        return {
+            "param": self.param, "estimate": c(self.estimate), "r": c(self.r), "se": c(self.se),
+            "t_stat": c(self.t_stat), "p": c(self.p), "ci": [c(self.ci[0]), c(self.ci[1])],
+            "ci_unbounded": [bool(np.isneginf(self.ci[0])), bool(np.isposinf(self.ci[1]))],
+            "alpha": self.alpha, "method": self.method, "impose_null": self.impose_null,
+            "bootstrap_weights": self.bootstrap_weights, "B_requested": int(self.B_requested),
+            "B_effective": int(self.B_effective), "enumerated": bool(self.enumerated),
+            "p_type": self.p_type, "convention": self.convention, "n_obs": int(self.n_obs),
+            "n_clusters": int(self.n_clusters),
+            "info": {k: c(v) if not isinstance(v, (list, dict, tuple)) else v
+                     for k, v in self.info.items()},
+        }
+
+    def to_estimate_result(self, method: str = "wild"):
+        """The toolkit's common ``EstimateResult`` (bootstrap p and CI, analytic CRV1 se)."""
+        from evaluering.results import EstimateResult
+
+        return EstimateResult(method=method, estimate=self.estimate, se=self.se, ci=self.ci,
+                              p=self.p, n_obs=self.n_obs, n_units=self.n_clusters,
+                              inference="wild", alpha=self.alpha,
+                              info={"r": self.r, "t": self.t_stat, "wild": self.method,
+                                    "bootstrap_weights": self.bootstrap_weights,
+                                    "B": self.B_effective, "enumerated": self.enumerated,
+                                    "param": self.param})
+
+    def plot(self, ax=None, bins: int = 60):
+        """Histogram of the bootstrap t distribution with the observed t marked."""
+        from evaluering.plotting import _axes
+
+        ax = _axes(ax)
+        tb = self.t_boot[np.isfinite(self.t_boot)]
+        w = None
+        if self.draw_prob is not None:
+            w = self.draw_prob[np.isfinite(self.t_boot)]
+        ax.hist(tb, bins=bins, weights=w, density=True, color="C0", alpha=0.6,
+                label=f"bootstrap t* ({self.method}, {self.bootstrap_weights}, B={self.B_effective})")
+        ax.axvline(self.t_stat, color="C3", lw=1.5, label=f"observed t = {self.t_stat:.3f}")
+        if self.p_type == "symmetric":
+            ax.axvline(-self.t_stat, color="C3", lw=1.0, ls="--")
+        ax.set_xlabel("t")
+        ax.set_ylabel("density")
+        ax.set_title(f"{self.param} = {self.r:g}: p = {self.p:.4f}")
+        ax.legend(fontsize=8)
+        return ax
+
+    def __repr__(self) -> str:  # pragma: no cover - cosmetic
+        return (f"WildBootResult({self.method}, {self.param}={self.estimate:.6g}, r={self.r:g}, "
+                f"t={self.t_stat:.4f}, p={self.p:.4f}, ci=({self.ci[0]:.6g}, {self.ci[1]:.6g}), "
+                f"{self.bootstrap_weights}, B={self.B_effective}, enumerated={self.enumerated})")
+
+
+# ---------------------------------------------------------------------------------------------
+# the algebra
+
+
+@dataclass
+class _Prepared:
+    Xt: np.ndarray          # FE-demeaned, sqrt(w)-scaled design (n × k)
+    yt: np.ndarray
+    cl: np.ndarray          # cluster codes 0..G-1
+    G: int
+    sw: np.ndarray | None   # sqrt of the regression weights
+    fes: list[np.ndarray]
+    k_fe: int
+    nested: bool
+
+
+def _prepare(X, y, cluster, fe, weights) -> _Prepared:
+    X = np.asarray(X, dtype=float)
+    if X.ndim == 1:
+        X = X[:, None]
+    y = np.asarray(y, dtype=float).ravel()
+    n = len(y)
+    if X.shape[0] != n:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {n}")
+    if not (np.isfinite(X).all() and np.isfinite(y).all()):
+        raise EstimationError("X and y must be finite (drop rows with missing values first)")
+    cl, G = factorize(np.asarray(cluster))
+    if len(cl) != n:
+        raise ValueError("cluster must have one entry per row")
+    if G < 2:
+        raise EstimationError("the wild cluster bootstrap needs at least 2 clusters")
+    fes = []
+    for f in (fe or []):
+        codes, _ = factorize(np.asarray(f))
+        if len(codes) != n:
+            raise ValueError("each fixed-effect array must have one entry per row")
+        fes.append(codes)
+    w = None
+    sw = None
+    if weights is not None:
+        w = np.asarray(weights, dtype=float).ravel()
+        if len(w) != n or not np.isfinite(w).all() or (w <= 0).any():
+            raise EstimationError("regression weights must be positive and finite, one per row")
+        sw = np.sqrt(w)
+    if fes:
+        Xd = demean(X, fes, w)
+        yd = demean(y, fes, w)
+    else:
+        Xd, yd = X, y
+    if sw is not None:
+        Xd = Xd * sw[:, None]
+        yd = yd * sw
+    nested_flags = [_is_nested(f, cl) for f in fes]
+    # FE parameters counted in the small-sample factor: those not nested in the clusters
+    k_fe = count_fe_dof(fes) - sum(int(f.max()) + 1 for f, nf in zip(fes, nested_flags) if nf)
+    return _Prepared(Xt=Xd, yt=yd, cl=cl, G=G, sw=sw, fes=fes, k_fe=max(int(k_fe), 0),
+                     nested=all(nested_flags))
+
+
+def _is_nested(fe_codes: np.ndarray, cl: np.ndarray) -> bool:
+    pairs = np.unique(np.stack([fe_codes, cl], axis=1), axis=0)
+    return len(pairs) == len(np.unique(fe_codes))
+
+
+def _fe_projection_term(p: _Prepared, z: np.ndarray, U: np.ndarray) -> np.ndarray:
+    """``S_z' (D'D)⁻ S_u`` for each column of U (returns (m, G, G)); zero if no FE.
+
+    ``D`` are the (sqrt-weighted) FE dummies of all factors stacked. Computed on the
+    cluster × FE-level cross sums, with a pseudo-inverse of ``D'D`` (its null space, the
+    redundant levels, does not change the projection).
+    """
+    G = p.G
+    m = U.shape[1]
+    if not p.fes or p.nested:
+        return np.zeros((m, G, G))
+    sw = np.ones(len(z)) if p.sw is None else p.sw
+    offsets = np.cumsum([0] + [int(f.max()) + 1 for f in p.fes])
+    L = int(offsets[-1])
+    if L > 4000:
+        return _fe_projection_term_demean(p, z, U)
+    DtD = np.zeros((L, L))
+    w = sw * sw
+    for a, fa in enumerate(p.fes):
+        for b, fb in enumerate(p.fes):
+            if b < a:
+                continue
+            la, lb = int(fa.max()) + 1, int(fb.max()) + 1
+            block = np.bincount(fa * lb + fb, weights=w, minlength=la * lb).reshape(la, lb)
+            DtD[offsets[a]:offsets[a + 1], offsets[b]:offsets[b + 1]] = block
+            if b != a:
+                DtD[offsets[b]:offsets[b + 1], offsets[a]:offsets[a + 1]] = block.T
+    pinv = np.linalg.pinv(DtD, hermitian=True)
+    Sz = np.zeros((L, G))
+    Su = np.zeros((m, L, G))
+    for a, fa in enumerate(p.fes):
+        la = int(fa.max()) + 1
+        idx = fa * G + p.cl
+        Sz[offsets[a]:offsets[a + 1]] = np.bincount(idx, weights=sw * z,
+                                                    minlength=la * G).reshape(la, G)
+        for j in range(m):
+            Su[j, offsets[a]:offsets[a + 1]] = np.bincount(idx, weights=sw * U[:, j],
+                                                           minlength=la * G).reshape(la, G)
+    A = pinv @ Sz  # (L, G)
+    return np.einsum("lh,mlg->mhg", A, Su)
+
+
+def _fe_projection_term_demean(p: _Prepared, z: np.ndarray, U: np.ndarray) -> np.ndarray:
+    """Same as :func:`_fe_projection_term` via demeaning cluster-restricted columns (large L)."""
+    G = p.G
+    m = U.shape[1]
+    sw = np.ones(len(z)) if p.sw is None else p.sw
+    w = sw * sw
+    out = np.zeros((m, G, G))
+    for h in range(G):
+        col = np.where(p.cl == h, z, 0.0)
+        # P_D applied in the transformed space: sqrt(w) * (x - demean(x)) with x = col / sqrt(w)
+        x = col / sw
+        proj = sw * (x - demean(x, p.fes, w))
+        for j in range(m):
+            out[j, h] = np.bincount(p.cl, weights=proj * U[:, j], minlength=G)
+    return out
+
+
+@dataclass
+class _Engine:
+    """Per-draw sufficient statistics for t*(r) = (A0 + r A1) / sqrt(c (d00 + 2 r d01 + r² d11))."""
+
+    A0: np.ndarray
+    A1: np.ndarray
+    d00: np.ndarray
+    d01: np.ndarray
+    d11: np.ndarray
+    prob: np.ndarray | None
+    c: float
+    est: float
+    se: float
+
+    def t_boot(self, r: float) -> np.ndarray:
+        den2 = self.c * (self.d00 + 2 * r * self.d01 + r * r * self.d11)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (self.A0 + r * self.A1) / np.sqrt(den2)
+        t[~(den2 > 0)] = np.nan
+        return t
+
+    def t_obs(self, r: float) -> float:
+        return (self.est - r) / self.se
+
+    def pvalue(self, r: float, p_type: str) -> float:
+        tb = self.t_boot(r)
+        t = self.t_obs(r)
+        fin = np.isfinite(tb)
+        tol = _TIE_TOL * max(1.0, abs(t))  # exact ties (e.g. constant draws: |t*| = |t|)
+        if p_type == "symmetric":
+            hit = fin & (np.abs(tb) > abs(t) + tol)
+        elif p_type == "greater":
+            hit = fin & (tb > t + tol)
+        elif p_type == "less":
+            hit = fin & (tb < t - tol)
+        else:  # equal-tail
+            lo = fin & (tb <= t + tol)
+            hi = fin & (tb > t + tol)
+            return float(min(1.0, 2 * min(self._share(lo), self._share(hi))))
+        return self._share(hit)
+
+    def _share(self, mask: np.ndarray) -> float:
+        if self.prob is None:
+            return float(mask.sum()) / len(mask)
+        return float(self.prob[mask].sum())
+
+
+def _draw_blocks(kind: str, G: int, B: int, rng: np.random.Generator | None):
+    """Yield (V block (G × b), probabilities or None); enumerate all vectors when enumerating."""
+    pts, prob = _SUPPORT[kind]
+    S = len(pts)
+    total = S ** G if G * math.log(S) < 62 * math.log(2) else None
+    enumerate_all = total is not None and total <= B
+    blk = max(1, _BLOCK_ELEMS // G)
+    powers = S ** np.arange(G, dtype=np.int64)
+    if enumerate_all:
+        for start in range(0, total, blk):
+            idx = np.arange(start, min(total, start + blk), dtype=np.int64)
+            digits = (idx[None, :] // powers[:, None]) % S
+            pr = None
+            if prob is not None:
+                pr = np.prod(prob[digits], axis=0)
+            yield pts[digits], pr
+    else:
+        for start in range(0, B, blk):
+            b = min(B, start + blk) - start
+            if prob is None:
+                digits = rng.integers(0, S, size=(G, b))
+            else:
+                digits = (rng.random((G, b)) >= prob[0]).astype(np.int64)
+            yield pts[digits], None
+
+
+def _engine(p: _Prepared, R: np.ndarray, *, impose_null: bool, kind: str, B: int,
+            seed, small_sample: bool) -> tuple[_Engine, bool, int, dict]:
+    Xt, yt, cl, G = p.Xt, p.yt, p.cl, p.G
+    n, k = Xt.shape
+    XtX = Xt.T @ Xt
+    if np.linalg.matrix_rank(XtX) < k:
+        raise EstimationError("the design is rank deficient after absorbing the fixed effects")
+    XtX_inv = np.linalg.inv(XtX)
+    beta = XtX_inv @ (Xt.T @ yt)
+    uhat = yt - Xt @ beta
+    a = XtX_inv @ R
+    Ra = float(R @ a)
+    z = Xt @ a
+    est = float(R @ beta)
+    c = 1.0
+    if small_sample:
+        K = k + p.k_fe
+        c = G / (G - 1) * (n - 1) / (n - K) if n > K else float("nan")
+    score = np.bincount(cl, weights=z * uhat, minlength=G)
+    se = math.sqrt(c * float(score @ score))
+    if not se > 0:
+        raise EstimationError("the cluster-robust standard error is zero; nothing to bootstrap")
+    # residuals of the bootstrap DGP: u(r) = u0 + r u1
+    if impose_null:
+        u0 = uhat + z * (est / Ra)
+        u1 = -z / Ra
+        U = np.stack([u0, u1], axis=1)
+    else:
+        U = uhat[:, None]
+    m = U.shape[1]
+    # G × G matrices K_j
+    nvec = np.stack([np.bincount(cl, weights=z * U[:, j], minlength=G) for j in range(m)])
+    Pm = np.zeros((G, k))
+    Qm = np.zeros((m, k, G))
+    for col in range(k):
+        Pm[:, col] = np.bincount(cl, weights=z * Xt[:, col], minlength=G)
+        for j in range(m):
+            Qm[j, col] = np.bincount(cl, weights=Xt[:, col] * U[:, j], minlength=G)
+    K2 = _fe_projection_term(p, z, U)
+    PX = Pm @ XtX_inv
+    Ks = [np.diag(nvec[j]) - K2[j] - PX @ Qm[j] for j in range(m)]
+    if m == 1:
+        Ks.append(np.zeros((G, G)))
+        nvec = np.vstack([nvec, np.zeros(G)])
+
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list] = {x: [] for x in ("A0", "A1", "d00", "d01", "d11", "prob")}
+    pts, _ = _SUPPORT[kind]
+    S = len(pts)
+    enumerated = G * math.log(S) < 62 * math.log(2) and S ** G <= B
+    for V, pr in _draw_blocks(kind, G, B, rng):
+        M0 = Ks[0] @ V
+        M1 = Ks[1] @ V
+        parts["A0"].append(nvec[0] @ V)
+        parts["A1"].append(nvec[1] @ V)
+        parts["d00"].append(np.einsum("gb,gb->b", M0, M0))
+        parts["d01"].append(np.einsum("gb,gb->b", M0, M1))
+        parts["d11"].append(np.einsum("gb,gb->b", M1, M1))
+        if pr is not None:
+            parts["prob"].append(pr)
+    cat = {key: np.concatenate(v) for key, v in parts.items() if v}
+    eng = _Engine(A0=cat["A0"], A1=cat["A1"], d00=cat["d00"], d01=cat["d01"], d11=cat["d11"],
+                  prob=cat.get("prob"), c=c, est=est, se=se)
+    info = {"k": int(k), "k_fe": int(p.k_fe), "fe_nested_in_clusters": bool(p.nested),
+            "small_sample_factor": c, "n_fe_factors": len(p.fes)}
+    if not impose_null:
+        # WCU: t* = (Rβ̂* − Rβ̂)/se*, independent of r. Store it so that t_boot(r) works for any r.
+        eng.A1 = np.zeros_like(eng.A0)
+    return eng, enumerated, len(eng.A0), info
+
+
+def _invert(eng: _Engine, alpha: float, p_type: str, impose_null: bool) -> tuple[float, float]:
+    """Confidence interval {r : p(r) ≥ alpha} by bisection on each side of the estimate."""
+    est, se = eng.est, eng.se
+
+    if not impose_null and p_type == "symmetric":
+        # WCU: p(r) = P(|t*| > |est − r|/se) with t* not depending on r → percentile-t interval
+        tb = np.abs(eng.t_boot(0.0))
+        fin = np.isfinite(tb)
+        tb, pr = tb[fin], (None if eng.prob is None else eng.prob[fin])
+        order = np.argsort(tb)
+        tb = tb[order]
+        w = np.full(len(tb), 1.0 / len(eng.A0)) if pr is None else pr[order]
+        # smallest q with P(|t*| > q) < alpha; the interval is est ± q·se (closed where p ≥ alpha)
+        tail = np.cumsum(w[::-1])[::-1]  # tail[i] = P(|t*| ≥ tb[i])
+        above = tail - w                 # P(|t*| > tb[i]) (ties ignored: continuous t*)
+        ok = np.nonzero(above < alpha)[0]
+        if len(ok) == 0:
+            return (-math.inf, math.inf)
+        q = tb[ok[0]]
+        return (est - q * se, est + q * se)
+
+    def p_at(r: float) -> float:
+        return eng.pvalue(r, p_type)
+
+    def side(sign: int) -> float:
+        # 1) walk outwards (doubling) until the p-value falls below alpha
+        step = se
+        outer = None
+        for _ in range(60):
+            cand = est + sign * step
+            if p_at(cand) < alpha:
+                outer = cand
+                break
+            step *= 2.0
+        if outer is None:
+            return sign * math.inf
+        # 2) p(r) need not be monotone: scan a grid between the estimate and that point and
+        #    keep the outermost grid point that is still accepted (the interval is the hull)
+        grid = est + (outer - est) * np.linspace(0.0, 1.0, 65)
+        acc = [i for i, g in enumerate(grid[:-1]) if p_at(float(g)) >= alpha]
+        i = acc[-1] if acc else 0
+        inner, outer = float(grid[i]), float(grid[i + 1])
+        # 3) bisection on the jump of the step function p(r)
+        tol = 1e-10 * max(se, abs(est), 1e-300)
+        for _ in range(200):
+            if abs(outer - inner) <= tol:
+                break
+            mid = 0.5 * (inner + outer)
+            if p_at(mid) < alpha:
+                outer = mid
+            else:
+                inner = mid
+        return 0.5 * (inner + outer)
+
+    return (side(-1), side(+1))
+
+
+def _restriction(param, k: int, names: Sequence[str] | None) -> tuple[np.ndarray, str]:
+    if isinstance(param, (str, np.str_)):
+        if names is None or param not in list(names):
+            raise ValueError(f"param {param!r} is not among the regressor names {names}")
+        j = list(names).index(param)
+        R = np.zeros(k)
+        R[j] = 1.0
+        return R, str(param)
+    if isinstance(param, (int, np.integer)):
+        if not -k <= int(param) < k:
+            raise ValueError(f"param index {param} out of range for {k} regressors")
+        j = int(param) % k
+        R = np.zeros(k)
+        R[j] = 1.0
+        return R, (str(names[j]) if names is not None else f"x{j}")
+    R = np.asarray(param, dtype=float)
+    if R.ndim == 2 and R.shape[0] == 1:
+        R = R[0]
+    if R.ndim != 1 or len(R) != k:
+        raise ValueError("param as an array must be one restriction row R of length k "
+                         "(joint tests of several restrictions are not supported)")
+    if not np.any(R != 0):
+        raise ValueError("the restriction row R is all zero")
+    label = " + ".join(f"{v:g}*{(names[i] if names is not None else f'x{i}')}"
+                       for i, v in enumerate(R) if v != 0)
+    return R, label
+
+
+def wild_cluster_bootstrap(X, y, cluster, *, param: int | str | np.ndarray, r: float = 0.0,
+                           fe: list | None = None, weights=None,
+                           bootstrap_weights: str = "rademacher", B: int = 9999,
+                           impose_null: bool = True, alpha: float = 0.05, seed=None,
+                           ci: bool = True, p_type: str = "symmetric",
+                           names: Sequence[str] | None = None,
+                           small_sample: bool = True) -> WildBootResult:
+    """Wild cluster bootstrap test (and CI) of ``R·β = r`` in ``y = Xβ + FE + u``.
+
+    Parameters
+    ----------
+    X, y : design (n × k, include a constant column yourself if there are no fixed effects)
+        and outcome.
+    cluster : one cluster label per row.
+    param : column index, column name (with ``names``) or a restriction row ``R`` (length k).
+    r : the value of ``R·β`` under the null.
+    fe : list of label/code arrays of fixed effects to absorb (FWL; refitted in every
+        bootstrap sample, exactly, whether or not nested in the clusters).
+    weights : regression (analytic) weights: WLS.
+    bootstrap_weights : ``"rademacher"``, ``"webb"`` or ``"mammen"``.
+    B : number of draws; full enumeration when the number of distinct draw vectors is ≤ B.
+    impose_null : WCR (True, recommended) or WCU (False).
+    ci : compute the (1−alpha) interval by test inversion.
+    p_type : ``"symmetric"`` (default), ``"equal-tail"``, ``"greater"``, ``"less"``.
+    small_sample : CRV1 factor ``G/(G−1)·(N−1)/(N−K)`` (K counts slopes and the fixed-effect
+        parameters not nested in the clusters); it cancels in the bootstrap p-value and CI and
+        only scales the reported ``se`` and ``t``.
+    """
+    kind = _check_kind(bootstrap_weights)
+    if p_type not in P_TYPES:
+        raise ValueError(f"p_type must be one of {P_TYPES}")
+    if not 0 < alpha < 1:
+        raise ValueError("alpha must be in (0, 1)")
+    B = int(B)
+    if B < 1:
+        raise ValueError("B must be positive")
+    prep = _prepare(X, y, cluster, fe, weights)
+    k = prep.Xt.shape[1]
+    R, label = _restriction(param, k, names)
+    eng, enumerated, B_eff, info = _engine(prep, R, impose_null=impose_null, kind=kind, B=B,
+                                           seed=seed, small_sample=small_sample)
+    p = eng.pvalue(float(r), p_type)
+    ci_val = _invert(eng, alpha, p_type, impose_null) if ci else (math.nan, math.nan)
+    conv = {"symmetric": "p = share of draws with |t*| > |t| (strict)",
+            "equal-tail": "p = 2·min(share t* <= t, share t* > t)",
+            "greater": "p = share of draws with t* > t (strict)",
+            "less": "p = share of draws with t* < t (strict)"}[p_type]
+    if enumerated and eng.prob is not None:
+        conv += ", draws weighted by their probability"
+    info["seed"] = seed if isinstance(seed, (int, type(None))) else str(seed)
+    return WildBootResult(
+        param=label, estimate=eng.est, r=float(r), se=eng.se, t_stat=eng.t_obs(float(r)), p=p,
+        ci=ci_val, alpha=alpha, B_requested=B, B_effective=B_eff, enumerated=enumerated,
+        bootstrap_weights=kind, impose_null=bool(impose_null), p_type=p_type, convention=conv,
+        n_obs=len(prep.yt), n_clusters=prep.G, t_boot=eng.t_boot(float(r)), draw_prob=eng.prob,
+        info=info)
+
+
+# ---------------------------------------------------------------------------------------------
+# DataFrame entry points
+
+
+def wild_bootstrap_ols(data, y: str, x: list[str], cluster: str, *, param: str | np.ndarray,
+                       fe: list[str] | None = None, weights: str | None = None,
+                       intercept: bool | None = None, **kwargs) -> WildBootResult:
+    """Wild cluster bootstrap for an OLS/WLS on a DataFrame.
+
+    ``y ~ x (+ constant) | fe``, clustered by ``cluster``. ``param`` is a column of ``x`` (or a
+    restriction row over ``["const"] + x`` when an intercept is included). The intercept is
+    added when there are no fixed effects (``intercept=None``). Rows with a missing value in
+    a used column are dropped (the count is in ``info["n_dropped"]``). Further keyword
+    arguments go to :func:`wild_cluster_bootstrap`.
+    """
+    from evaluering.estimators._panel import as_frame, require_columns
+
+    df = as_frame(data)
+    x = list(x)
+    cols = [y, *x, cluster, *(fe or []), *([weights] if weights else [])]
+    require_columns(df, cols, no_missing=False)
+    cols = list(dict.fromkeys(cols))  # the cluster may also be a fixed effect
+    sub = df[cols].dropna()
+    n_dropped = len(df) - len(sub)
+    if intercept is None:
+        intercept = not fe
+    Xm = sub[x].to_numpy(dtype=float)
+    names = list(x)
+    if intercept:
+        Xm = np.column_stack([np.ones(len(sub)), Xm])
+        names = ["const", *names]
+    res = wild_cluster_bootstrap(
+        Xm, sub[y].to_numpy(dtype=float), sub[cluster].to_numpy(), param=param,
+        fe=[sub[f].to_numpy() for f in fe] if fe else None,
+        weights=sub[weights].to_numpy(dtype=float) if weights else None, names=names, **kwargs)
+    info = dict(res.info)
+    info.update({"n_dropped": int(n_dropped), "y": y, "cluster": cluster,
+                 "fe": list(fe or []), "weights": weights})
+    return _replace_info(res, info)
+
+
+def _replace_info(res: WildBootResult, info: dict) -> WildBootResult:
+    from dataclasses import replace
+
+    return replace(res, info=info)
+
+
+def wild_twfe(data, y: str, unit: str, time: str, treatment: str, cluster: str | None = None,
+              *, covariates: list[str] | None = None, weights: str | None = None,
+              r: float = 0.0, **kwargs) -> WildBootResult:
+    """Wild cluster bootstrap of the TWFE (and hence 2×2) DiD coefficient.
+
+    ``y_it = β·D_it + γ'x_it + α_i + λ_t + u_it`` with ``D_it`` the 0/1 (or dose) column
+    ``treatment``, unit and time fixed effects absorbed, clustered by ``cluster`` (default:
+    ``unit``). Tests ``β = r``; see :func:`wild_cluster_bootstrap` for the options.
+    """
+    cluster = cluster or unit
+    return wild_bootstrap_ols(data, y, [treatment, *(covariates or [])], cluster,
+                              param=treatment, fe=[unit, time], weights=weights, r=r, **kwargs)
