@@ -93,6 +93,11 @@ REASONS = {
     "ukendt_ydelseskode": "a weekly benefit code the code mapping lacks",
     "ugyldig_uge": "a week that is not a valid ISO week",
     "kanal_uden_samtale": "kanal given for a contact that is not a samtale",
+    "ugyldig_linje": "a CSV line that does not split into the header's fields (wrong number "
+                     "of fields or broken quoting)",
+    "cpr_i_kolonne": "a CPR-shaped number in a column other than person_id",
+    "uge_konflikt": "a second record for the same person and week (long layout) or the same "
+                    "person (wide layout) of the weekly register",
 }
 
 _EPOCH_MONDAY = dt.date.fromisocalendar(1990, 1, 1)  # 1990-01-01 is itself a Monday

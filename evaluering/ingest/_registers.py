@@ -1,0 +1,296 @@
+"""Per-register column layout and the SQL that computes every row's reasons.
+
+Tables (DuckDB, in the private work database):
+
+``cols_<r>``  one row per data row: ``_row`` (1-based data-row ordinal), ``_line``,
+              ``_shape_ok``, ``_f`` (raw fields, for exact-duplicate detection) and one
+              normalised text column per known/extra column (trimmed; ``''``, ``NA``, ``.``
+              → NULL). Wide ugestatus: ``person_id`` and ``_cells`` (list of week cells).
+``chk_<r>``   ``cols_<r>`` plus typed columns (prefixed ``t_``) and ``_reasons``
+              (sorted list of reason codes; empty = accepted).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from evaluering import contract
+from evaluering.errors import InputError
+from evaluering.ingest._cpr import mask_text
+from evaluering.ingest._source import SourceFile
+from evaluering.ingest._sql import lit, lit_list, q
+
+IDENT_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+WIDE_RE = re.compile(r"y_(\d{2})(\d{2})")
+
+
+@dataclass
+class Layout:
+    register: str
+    layout: str                                  # "long" or "wide"
+    columns: dict[str, int]                      # known column → 1-based field position
+    extras: dict[str, int] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)
+    wide_cols: list[tuple[str, int, int]] = field(default_factory=list)  # (name, pos, week)
+    extra_types: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def present(self) -> list[str]:
+        """Text columns of the quarantine table, in contract order then header order."""
+        if self.layout == "wide":
+            return ["person_id"] + [n for n, _, _ in self.wide_cols]
+        return list(self.columns) + list(self.extras)
+
+
+def wide_week(name: str) -> int | None:
+    m = WIDE_RE.fullmatch(name)
+    if not m:
+        return None
+    yy, ww = int(m.group(1)), int(m.group(2))
+    year = 1900 + yy if yy >= 91 else 2000 + yy
+    return contract.week_index(year, ww)
+
+
+def make_layout(src: SourceFile) -> Layout:
+    reg = src.register
+    known = [c for c, _ in contract.RAW_COLUMNS[reg]]
+    pos: dict[str, int] = {}
+    others: list[tuple[str, int]] = []
+    for i, h in enumerate(src.header, start=1):
+        key = h.lower()
+        if key in known and key not in pos:
+            pos[key] = i
+        else:
+            others.append((h, i))
+    layout = "long"
+    if reg == "ugestatus" and not ("uge" in pos or "ydelseskode" in pos) \
+            and any(WIDE_RE.fullmatch(h.lower()) for h, _ in others):
+        layout = "wide"
+    required = [c for c, req in contract.RAW_COLUMNS[reg] if req]
+    if layout == "wide":
+        required = ["person_id"]
+    found = ", ".join(mask_text(h) for h in src.header) or "(none)"
+    for c in required:
+        if c not in pos:
+            what = f"a column named '{c}' (required by the data contract)"
+            if reg == "ugestatus":
+                what = ("the long layout person_id, uge, ydelseskode or the wide layout "
+                        "person_id, y_YYWW, ...")
+            raise InputError(f"required column missing; the header has: {found}",
+                             file=str(src.path), column=c, expected=what)
+    lay = Layout(register=reg, layout=layout,
+                 columns={c: pos[c] for c in known if c in pos})
+    for h, i in others:
+        if layout == "wide" and WIDE_RE.fullmatch(h.lower()):
+            try:
+                wk = wide_week(h.lower())
+            except ValueError:
+                raise InputError("not a valid ISO week", file=str(src.path), column=mask_text(h),
+                                 expected="y_YYWW with a week that exists in that year "
+                                          "(YY >= 91 means 19YY, else 20YY)") from None
+            lay.wide_cols.append((h.lower(), i, wk))
+        elif reg != "ugestatus" and IDENT_RE.fullmatch(h) and h.lower() not in known:
+            lay.extras[h] = i
+        else:
+            lay.ignored.append(mask_text(h))
+    if layout == "wide":
+        weeks = [w for _, _, w in lay.wide_cols]
+        if len(set(weeks)) != len(weeks):
+            raise InputError("the same week appears in two columns", file=str(src.path),
+                             expected="one y_YYWW column per week")
+    return lay
+
+
+def build_cols(con, lay: Layout) -> None:
+    r = lay.register
+    items = ["row_number() OVER (ORDER BY _line) AS _row", "_line", "_shape_ok", "_f"]
+    if lay.layout == "wide":
+        items.append(f"nz(_f[{lay.columns['person_id']}]) AS person_id")
+        cells = ", ".join(f"nz(_f[{i}])" for _, i, _ in lay.wide_cols)
+        items.append(f"[{cells}]::VARCHAR[] AS _cells")
+    else:
+        for c, _ in contract.RAW_COLUMNS[r]:
+            if c in lay.columns:
+                items.append(f"nz(_f[{lay.columns[c]}]) AS {q(c)}")
+            else:
+                items.append(f"NULL::VARCHAR AS {q(c)}")
+        for c, i in lay.extras.items():
+            items.append(f"nz(_f[{i}]) AS {q(c)}")
+    con.execute(f"CREATE TABLE cols_{r} AS SELECT {', '.join(items)} FROM rows_{r} ORDER BY _line")
+    con.execute(f"DROP TABLE rows_{r}")
+
+
+def infer_extra_types(con, lay: Layout) -> None:
+    """Extra columns: BIGINT if every value is a plain integer (no leading zeros), DOUBLE if
+    every value is a decimal number (point or comma), otherwise text."""
+    if not lay.extras:
+        return
+    parts = []
+    for c in lay.extras:
+        parts.append(f"bool_and({q(c)} IS NULL OR regexp_full_match({q(c)}, '-?(0|[1-9]\\d{{0,17}})'))")
+        parts.append(f"bool_and({q(c)} IS NULL OR regexp_full_match({q(c)}, '-?(0|[1-9]\\d{{0,17}})([.,]\\d+)?'))")
+        parts.append(f"count({q(c)})")
+    row = con.execute(f"SELECT {', '.join(parts)} FROM cols_{lay.register} WHERE _shape_ok").fetchall()[0]
+    for k, c in enumerate(lay.extras):
+        is_int, is_num, n = row[3 * k], row[3 * k + 1], row[3 * k + 2]
+        if not n:
+            lay.extra_types[c] = "VARCHAR"
+        elif is_int:
+            lay.extra_types[c] = "BIGINT"
+        elif is_num:
+            lay.extra_types[c] = "DOUBLE"
+        else:
+            lay.extra_types[c] = "VARCHAR"
+
+
+def _reasons_expr(conds: list[tuple[str, str]]) -> str:
+    items = ", ".join(f"CASE WHEN coalesce({cond}, false) THEN {lit(code)} END" for code, cond in conds)
+    return ("CASE WHEN NOT _shape_ok THEN list_filter(['ugyldig_linje', "
+            "CASE WHEN _dup THEN 'dublet' END], lambda x: x IS NOT NULL) ELSE "
+            f"list_sort(list_distinct(list_filter([{items}], lambda x: x IS NOT NULL))) END")
+
+
+def _other_cpr(cols: list[str]) -> str:
+    if not cols:
+        return "false"
+    return " OR ".join(f"has_cpr({q(c)})" for c in cols)
+
+
+def build_chk(con, lay: Layout, koder: dict[str, str] | None) -> None:
+    r = lay.register
+    typed: list[str] = []
+    conds: list[tuple[str, str]] = []
+    if r == "forloeb":
+        req = ["person_id", "kommune_kode", "ydelsesgruppe", "start_dato", "koen", "foedselsaar"]
+        cats = {"ydelsesgruppe": contract.YDELSESGRUPPER, "afgang": contract.AFGANG,
+                "koen": contract.KOEN, "herkomst": contract.HERKOMST,
+                "uddannelse": contract.UDDANNELSE}
+        conds += [
+            ("manglende_vaerdi", " OR ".join(f"{c} IS NULL" for c in req)),
+            ("cpr_i_person_id", "is_cpr(person_id)"),
+            ("cpr_i_kolonne", _other_cpr([c for c in lay.present if c != "person_id"])),
+            ("ukendt_kommune", "kommune_kode IS NOT NULL AND NOT kommune_ok(kommune_kode)"),
+            ("ukendt_kategori", " OR ".join(f"({c} IS NOT NULL AND NOT list_contains({lit_list(v)}, {c}))"
+                                             for c, v in cats.items())),
+            ("ugyldig_dato", "(start_dato IS NOT NULL AND pdate(start_dato) IS NULL) OR "
+                             "(slut_dato IS NOT NULL AND pdate(slut_dato) IS NULL)"),
+            ("slut_foer_start", "pdate(slut_dato) < pdate(start_dato)"),
+            ("afgang_uden_slut", "(afgang IS NULL) <> (slut_dato IS NULL)"),
+            ("ugyldigt_tal", "foedselsaar IS NOT NULL AND pint(foedselsaar) IS NULL"),
+            ("foedselsaar_uden_for_interval",
+             f"pint(foedselsaar) NOT BETWEEN {contract.FOEDSELSAAR_RANGE[0]} AND {contract.FOEDSELSAAR_RANGE[1]}"),
+        ]
+        typed += ["pdate(start_dato) AS t_start_dato", "pdate(slut_dato) AS t_slut_dato",
+                  "knorm(kommune_kode) AS t_kommune_kode",
+                  f"CAST(CASE WHEN pint(foedselsaar) BETWEEN {contract.FOEDSELSAAR_RANGE[0]} AND "
+                  f"{contract.FOEDSELSAAR_RANGE[1]} THEN pint(foedselsaar) END AS SMALLINT) AS t_foedselsaar"]
+    elif r == "kontakter":
+        req = ["person_id", "kommune_kode", "dato", "type"]
+        conds += [
+            ("manglende_vaerdi", " OR ".join(f"{c} IS NULL" for c in req)),
+            ("cpr_i_person_id", "is_cpr(person_id)"),
+            ("cpr_i_kolonne", _other_cpr([c for c in lay.present if c != "person_id"])),
+            ("ukendt_kommune", "kommune_kode IS NOT NULL AND NOT kommune_ok(kommune_kode)"),
+            ("ukendt_kategori",
+             f"(type IS NOT NULL AND NOT list_contains({lit_list(contract.KONTAKT_TYPE)}, type)) OR "
+             f"(kanal IS NOT NULL AND NOT list_contains({lit_list(contract.KANAL)}, kanal))"),
+            ("kanal_uden_samtale",
+             f"kanal IS NOT NULL AND list_contains({lit_list(contract.KONTAKT_TYPE)}, type) "
+             "AND type <> 'samtale'"),
+            ("ugyldig_dato", "dato IS NOT NULL AND pdate(dato) IS NULL"),
+            ("ugyldigt_tal", "(minutter IS NOT NULL AND pnum(minutter) IS NULL) OR "
+                             "(udgift_kr IS NOT NULL AND pnum(udgift_kr) IS NULL)"),
+            ("negativt_tal", "pnum(minutter) < 0 OR pnum(udgift_kr) < 0"),
+        ]
+        typed += ["pdate(dato) AS t_dato", "knorm(kommune_kode) AS t_kommune_kode",
+                  "pnum(minutter) AS t_minutter", "pnum(udgift_kr) AS t_udgift_kr"]
+    elif lay.layout == "long":
+        codes = lit_list(sorted(koder or {}))
+        conds += [
+            ("manglende_vaerdi", "person_id IS NULL OR uge IS NULL"),
+            ("cpr_i_person_id", "is_cpr(person_id)"),
+            ("cpr_i_kolonne", _other_cpr([c for c in lay.present if c != "person_id"])),
+            ("ugyldig_uge", "uge IS NOT NULL AND iso_week(uge) IS NULL"),
+            ("ukendt_ydelseskode", f"ydelseskode IS NOT NULL AND NOT list_contains({codes}, ydelseskode)"),
+        ]
+        typed += ["iso_week(uge) AS t_uge"]
+    else:  # wide ugestatus
+        codes = lit_list(sorted(koder or {}))
+        conds += [
+            ("manglende_vaerdi", "person_id IS NULL"),
+            ("cpr_i_person_id", "is_cpr(person_id)"),
+            ("cpr_i_kolonne", "list_bool_or(list_transform(_cells, lambda c: has_cpr(c)))"),
+            ("ukendt_ydelseskode", f"list_bool_or(list_transform(_cells, lambda c: "
+                                   f"c IS NOT NULL AND NOT list_contains({codes}, c)))"),
+        ]
+    conds.append(("dublet", "_dup"))
+    for c, typ in lay.extra_types.items():
+        if typ == "BIGINT":
+            typed.append(f"CAST({q(c)} AS BIGINT) AS {q('t_' + c)}")
+        elif typ == "DOUBLE":
+            typed.append(f"pnum({q(c)}) AS {q('t_' + c)}")
+    sel = ", ".join(["*"] + typed + [f"{_reasons_expr(conds)} AS _reasons"])
+    con.execute(f"""
+        CREATE TABLE chk_{r} AS
+        SELECT {sel} FROM (
+            SELECT *, row_number() OVER (PARTITION BY _f ORDER BY _line) > 1 AS _dup
+            FROM cols_{r}) ORDER BY _row""")
+    con.execute(f"DROP TABLE cols_{r}")
+
+
+def add_reason(con, register: str, rows_table: str, code: str) -> None:
+    con.execute(f"""
+        UPDATE chk_{register} SET _reasons = list_sort(list_append(_reasons, {lit(code)}))
+        WHERE _row IN (SELECT _row FROM {rows_table})""")
+
+
+def flag_overlaps(con) -> int:
+    """forloeb: a spell that overlaps an earlier *kept* spell of the same person in the same
+    ydelsesgruppe gets ``overlap`` (greedy in line order; an open spell runs to infinity;
+    spells overlap when they share at least one day). Returns the number flagged."""
+    pairs = con.execute("""
+        WITH c AS (SELECT _row, person_id, ydelsesgruppe, t_start_dato AS s,
+                          coalesce(t_slut_dato, DATE '9999-12-31') AS e
+                   FROM chk_forloeb WHERE len(_reasons) = 0)
+        SELECT b._row AS later, a._row AS earlier
+        FROM c a JOIN c b ON a.person_id = b.person_id AND a.ydelsesgruppe = b.ydelsesgruppe
+             AND a._row < b._row AND b.s <= a.e AND a.s <= b.e
+        ORDER BY later, earlier""").fetchall()
+    if not pairs:
+        return 0
+    earlier: dict[int, list[int]] = {}
+    for later, e in pairs:
+        earlier.setdefault(later, []).append(e)
+    quarantined: set[int] = set()
+    for node in sorted(earlier):
+        if any(e not in quarantined for e in earlier[node]):
+            quarantined.add(node)
+    con.execute("CREATE OR REPLACE TEMP TABLE _ovl (_row BIGINT)")
+    _insert_many(con, "_ovl", sorted(quarantined))
+    add_reason(con, "forloeb", "_ovl", "overlap")
+    return len(quarantined)
+
+
+def _insert_many(con, table: str, values: list[int]) -> None:
+    import pyarrow as pa
+
+    tbl = pa.table({"_row": pa.array(values, type=pa.int64())})
+    con.register("_tmp_rows", tbl)
+    con.execute(f"INSERT INTO {table} SELECT _row FROM _tmp_rows")
+    con.unregister("_tmp_rows")
+
+
+def flag_week_conflicts(con, lay: Layout) -> int:
+    """ugestatus: a second record of the same person and week (long) or the same person
+    (wide) among otherwise valid rows gets ``uge_konflikt`` (the first one is kept)."""
+    key = "person_id, t_uge" if lay.layout == "long" else "person_id"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _konf AS
+        SELECT _row FROM (
+            SELECT _row, row_number() OVER (PARTITION BY {key} ORDER BY _row) AS k
+            FROM chk_ugestatus WHERE len(_reasons) = 0) WHERE k > 1""")
+    n = con.execute("SELECT count(*) FROM _konf").fetchall()[0][0]
+    if n:
+        add_reason(con, "ugestatus", "_konf", "uge_konflikt")
+    return n
