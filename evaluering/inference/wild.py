@@ -232,6 +232,7 @@ class _Prepared:
     fes: list[np.ndarray]
     k_fe: int
     nested: bool
+    n_eff: float            # N of the small-sample factor (sum of weights for frequency weights)
 
 
 def _prepare(X, y, cluster, fe, weights) -> _Prepared:
@@ -271,10 +272,11 @@ def _prepare(X, y, cluster, fe, weights) -> _Prepared:
         Xd = Xd * sw[:, None]
         yd = yd * sw
     nested_flags = [_is_nested(f, cl) for f in fes]
-    # FE parameters counted in the small-sample factor: those not nested in the clusters
-    k_fe = count_fe_dof(fes) - sum(int(f.max()) + 1 for f, nf in zip(fes, nested_flags) if nf)
+    # FE parameters counted in the small-sample factor K (fixest's "nested" rule, as in
+    # evaluering.estimators.did): a factor nested in the clusters counts one parameter only
+    k_fe = count_fe_dof(fes) - sum(int(f.max()) for f, nf in zip(fes, nested_flags) if nf)
     return _Prepared(Xt=Xd, yt=yd, cl=cl, G=G, sw=sw, fes=fes, k_fe=max(int(k_fe), 0),
-                     nested=all(nested_flags))
+                     nested=all(nested_flags), n_eff=float(n))
 
 
 def _is_nested(fe_codes: np.ndarray, cl: np.ndarray) -> bool:
@@ -431,7 +433,8 @@ def _engine(p: _Prepared, R: np.ndarray, *, impose_null: bool, kind: str, B: int
     c = 1.0
     if small_sample:
         K = k + p.k_fe
-        c = G / (G - 1) * (n - 1) / (n - K) if n > K else float("nan")
+        N = p.n_eff
+        c = G / (G - 1) * (N - 1) / (N - K) if N > K else float("nan")
     score = np.bincount(cl, weights=z * uhat, minlength=G)
     se = math.sqrt(c * float(score @ score))
     if not se > 0:
@@ -598,6 +601,14 @@ def wild_cluster_bootstrap(X, y, cluster, *, param: int | str | np.ndarray, r: f
         parameters not nested in the clusters); it cancels in the bootstrap p-value and CI and
         only scales the reported ``se`` and ``t``.
     """
+    prep = _prepare(X, y, cluster, fe, weights)
+    return _run(prep, param=param, r=r, names=names, bootstrap_weights=bootstrap_weights, B=B,
+                impose_null=impose_null, alpha=alpha, seed=seed, ci=ci, p_type=p_type,
+                small_sample=small_sample)
+
+
+def _run(prep: _Prepared, *, param, r, names, bootstrap_weights, B, impose_null, alpha, seed,
+         ci, p_type, small_sample) -> WildBootResult:
     kind = _check_kind(bootstrap_weights)
     if p_type not in P_TYPES:
         raise ValueError(f"p_type must be one of {P_TYPES}")
@@ -606,7 +617,6 @@ def wild_cluster_bootstrap(X, y, cluster, *, param: int | str | np.ndarray, r: f
     B = int(B)
     if B < 1:
         raise ValueError("B must be positive")
-    prep = _prepare(X, y, cluster, fe, weights)
     k = prep.Xt.shape[1]
     R, label = _restriction(param, k, names)
     eng, enumerated, B_eff, info = _engine(prep, R, impose_null=impose_null, kind=kind, B=B,
@@ -675,15 +685,51 @@ def _replace_info(res: WildBootResult, info: dict) -> WildBootResult:
     return replace(res, info=info)
 
 
-def wild_twfe(data, y: str, unit: str, time: str, treatment: str, cluster: str | None = None,
-              *, covariates: list[str] | None = None, weights: str | None = None,
-              r: float = 0.0, **kwargs) -> WildBootResult:
-    """Wild cluster bootstrap of the TWFE (and hence 2×2) DiD coefficient.
+def wild_twfe(data, y: str, unit: str, time: str, treatment: str | Sequence[str],
+              cluster: str | None = None, *, param: str | np.ndarray | None = None,
+              covariates: Sequence[str] | None = None, weights: str | None = None,
+              weight_type: str = "analytic", r: float = 0.0,
+              bootstrap_weights: str = "rademacher", B: int = 9999, impose_null: bool = True,
+              alpha: float = 0.05, seed=None, ci: bool = True, p_type: str = "symmetric",
+              small_sample: bool = True) -> WildBootResult:
+    """Wild cluster bootstrap of a TWFE / 2×2 / event-study coefficient.
 
-    ``y_it = β·D_it + γ'x_it + α_i + λ_t + u_it`` with ``D_it`` the 0/1 (or dose) column
-    ``treatment``, unit and time fixed effects absorbed, clustered by ``cluster`` (default:
-    ``unit``). Tests ``β = r``; see :func:`wild_cluster_bootstrap` for the options.
+    ``y_it = β'D_it + γ'x_it + α_i + λ_t + u_it`` with the regressor column(s) ``treatment``
+    (a 0/1 treatment, a dose, or several event-time dummies), unit and time fixed effects
+    absorbed, clustered by ``cluster`` (default: ``unit``). Tests ``param = r`` (``param``
+    defaults to the first treatment column; a restriction row over ``treatment +
+    covariates`` is allowed). The design is the toolkit's own
+    :func:`evaluering.estimators.did.twfe_design` (so the estimate and CRV1 se are those of
+    :func:`~evaluering.estimators.did.twfe`); the fixed effects are refitted in every bootstrap
+    sample.
     """
+    from evaluering.estimators.did import twfe_design
+
     cluster = cluster or unit
-    return wild_bootstrap_ols(data, y, [treatment, *(covariates or [])], cluster,
-                              param=treatment, fe=[unit, time], weights=weights, r=r, **kwargs)
+    regs = [treatment] if isinstance(treatment, str) else list(treatment)
+    design = twfe_design(data, y, unit, time, regs, covariates, weights, cluster,
+                         weight_type=weight_type)
+    sw = None if design.weights is None else np.sqrt(np.asarray(design.weights, float))
+    Xt, yt = design.X, design.y
+    if sw is not None:
+        Xt = Xt * sw[:, None]
+        yt = yt * sw
+    fes = [np.asarray(design.unit_codes), np.asarray(design.time_codes)]
+    cl = np.asarray(design.cluster)
+    n_eff = float(np.sum(design.weights)) if (design.weights is not None
+                                               and design.weight_type == "frequency") \
+        else float(design.n_obs)
+    prep = _Prepared(Xt=Xt, yt=yt, cl=cl, G=int(design.n_clusters), sw=sw, fes=fes,
+                     k_fe=int(design.k_fe_counted), nested=all(_is_nested(f, cl) for f in fes),
+                     n_eff=n_eff)
+    if prep.G < 2:
+        raise EstimationError("the wild cluster bootstrap needs at least 2 clusters")
+    res = _run(prep, param=regs[0] if param is None else param, r=r, names=list(design.names),
+               bootstrap_weights=bootstrap_weights, B=B, impose_null=impose_null, alpha=alpha,
+               seed=seed, ci=ci, p_type=p_type, small_sample=small_sample)
+    info = dict(res.info)
+    info.update({"y": y, "unit": unit, "time": time, "cluster": cluster,
+                 "treatment": regs, "covariates": list(covariates or []), "weights": weights,
+                 "weight_type": weight_type if weights else None,
+                 "fixed_effects": f"{unit} + {time}"})
+    return _replace_info(res, info)
