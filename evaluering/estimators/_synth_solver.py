@@ -90,10 +90,13 @@ def _active_set(A: np.ndarray, b: np.ndarray, eta: float, x: np.ndarray,
 
 
 def simplex_qp(A: np.ndarray, b: np.ndarray, eta: float = 0.0, *, intercept: bool = False,
-               x0: np.ndarray | None = None, tol: float = 1e-12, max_iter: int = 100_000) -> np.ndarray:
+               x0: np.ndarray | None = None, tol: float = 1e-12, max_iter: int = 100_000,
+               warm_iters: int = 50) -> np.ndarray:
     """Minimise ``||A x (+ c) - b||^2 + eta ||x||^2`` over the simplex; returns ``x``.
 
     A: (m, n), b: (m,). ``tol`` is the relative Frank–Wolfe duality-gap tolerance.
+    ``x0``: feasible warm start; ``warm_iters``: Frank–Wolfe iterations before (and between)
+    attempts of the exact active-set finish.
     """
     A = np.asarray(A, dtype=float)
     b = np.asarray(b, dtype=float)
@@ -110,7 +113,7 @@ def simplex_qp(A: np.ndarray, b: np.ndarray, eta: float = 0.0, *, intercept: boo
     Ax = A @ x
     col_sq = np.einsum("ij,ij->j", A, A)
     f_scale = float(b @ b) + float(np.max(col_sq)) + eta + 1e-300
-    last_polish = -1
+    last_polish = -1 - max(0, 50 - warm_iters)
     for it in range(max_iter):
         r = Ax - b
         g = 2.0 * (A.T @ r + eta * x)

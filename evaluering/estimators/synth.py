@@ -424,6 +424,9 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 class _SCProblem:
     """Weights for one treated series given donors; V chosen per ``v_method``."""
 
+    n_screen = 300
+    n_refine = 2
+
     def __init__(self, X1, X0, Z1, Z0, ridge, v_method):
         self.X1, self.X0, self.Z1, self.Z0 = X1, X0, Z1, Z0
         self.ridge = ridge
@@ -431,7 +434,11 @@ class _SCProblem:
 
     def weights(self, v):
         s = np.sqrt(v)
-        return simplex_qp(s[:, None] * self.X0, s * self.X1, self.ridge)
+        last = getattr(self, "_last", None)
+        w = simplex_qp(s[:, None] * self.X0, s * self.X1, self.ridge, x0=last,
+                       warm_iters=50 if last is None else 0)
+        self._last = w
+        return w
 
     def loss(self, v):
         w = self.weights(v)
@@ -445,12 +452,18 @@ class _SCProblem:
             return v, self.weights(v)
         if self.v_method == "regression" or K == 1:
             return v_reg, self.weights(v_reg)
+        # the MSPE as a function of V is non-convex with flat regions: screen random V's
+        # (Dirichlet, fixed seed) plus the equal and regression starts, then refine the best
+        # few with Nelder–Mead on a softmax parameterisation.
+        rng = np.random.default_rng(20100401)
+        cands = [np.full(K, 1.0 / K), v_reg, *rng.dirichlet(np.full(K, 0.3), self.n_screen)]
+        scored = sorted(((self.loss(c), i) for i, c in enumerate(cands)))
         best = None
-        for start in (np.full(K, 1.0 / K), v_reg):
-            z0 = np.log(np.maximum(start, 1e-8))
+        for _, i in scored[: self.n_refine]:
+            z0 = np.log(np.maximum(cands[i], 1e-8))
             z0 = z0[1:] - z0[0]
             res = optimize.minimize(lambda z: self.loss(_softmax(z)), z0, method="Nelder-Mead",
-                                    options={"xatol": 1e-6, "fatol": 1e-10, "maxiter": 400 * K})
+                                    options={"xatol": 1e-5, "fatol": 1e-9, "maxfev": 150 * K})
             if best is None or res.fun < best.fun:
                 best = res
         v = _softmax(best.x)
