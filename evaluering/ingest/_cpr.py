@@ -21,8 +21,8 @@ import re
 PSEUDONYM_ENV = "EVALUERING_PSEUDONYM_KEY"
 MASK = "<cpr fjernet>"
 
-_SHAPE = re.compile(r"\d{6}-?\d{4}")
-_ANY = re.compile(r"(?<!\d)(\d{6})-?(\d{4})(?!\d)")
+_SHAPE = re.compile(r"\d{6}-?\d{4}", re.ASCII)
+_ANY = re.compile(r"(?<!\d)(\d{6})-?(\d{4})(?!\d)", re.ASCII)
 
 # DuckDB macro body; ``v`` is a trimmed text value (NULL → false).
 SQL_IS_CPR = (
