@@ -1,0 +1,10 @@
+"""Municipality × target group × period panels and the discrete-time survival table.
+
+The panels themselves are built in SQL by :func:`evaluering.outcomes.build_outcomes`
+(:mod:`evaluering.panels.sql`); this package adds the per-trial helper
+:func:`forsoeg_panel` that turns a panel into the layout the DiD estimators read.
+"""
+
+from evaluering.panels.trial import additive_columns, forsoeg_panel
+
+__all__ = ["additive_columns", "forsoeg_panel"]
