@@ -1,0 +1,299 @@
+"""Callaway–Sant'Anna: influence functions, independent computations, bootstrap, errors.
+
+The influence functions are checked against numerical derivatives of the point estimator
+itself: for a weighted estimator theta(w), the empirical influence of sampling unit i is
+n * w_i * d theta / d w_i (scale the unit's weight by 1 +- h; the estimators are invariant to
+the scale of the weights). This validates every variant (panel/RCS, DR/IPW/OR, aggregations
+with the estimated-weight correction) independently of the analytic formulas.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from evaluering.errors import EstimationError
+from evaluering.estimators.cs import callaway_santanna, cs_aggregate, cs_influence
+
+MPDTA = Path(__file__).parent / "data" / "mpdta.csv"
+
+
+@pytest.fixture(scope="module")
+def mpdta():
+    return pd.read_csv(MPDTA, engine="pyarrow")
+
+
+def small_panel(n=80, T=5, seed=0):
+    """Staggered panel with a covariate that shifts both cohort membership and trends."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    pr = np.exp(np.c_[np.zeros(n), 0.5 * x, -0.3 * x, 0.2 * x])
+    pr /= pr.sum(1, keepdims=True)
+    g = np.array([0, 3, 4, 5])[[rng.choice(4, p=p) for p in pr]]
+    w = rng.uniform(0.5, 1.5, n)
+    a = rng.normal(size=n)
+    rows = []
+    for t in range(1, T + 1):
+        y = a + 0.3 * t + 0.2 * t * x + (g > 0) * (t >= g) * (1 + 0.5 * (t - g)) + rng.normal(size=n)
+        rows.append(pd.DataFrame(dict(id=np.arange(n), t=t, g=g, y=y, x=x, w=w)))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _theta(df, comp, kw):
+    r = callaway_santanna(df, "y", "id", "t", "g", weights="w", **kw)
+    if comp == "overall":
+        return np.array([v["att"] for v in r.info["overall"].values()])
+    return r.components[comp]["att"].to_numpy()
+
+
+CASES = [
+    (True, [], "dr", True, "never", "varying", "att_gt"),
+    (True, [], "dr", True, "never", "varying", "event"),
+    (True, [], "dr", True, "notyet", "varying", "overall"),
+    (True, [], "dr", True, "never", "universal", "group"),
+    (True, [], "dr", True, "never", "varying", "calendar"),
+    (True, ["x"], "dr", False, "never", "varying", "att_gt"),
+    (True, ["x"], "ipw", False, "never", "varying", "att_gt"),
+    (True, ["x"], "reg", False, "never", "varying", "att_gt"),
+    (True, ["x"], "dr", False, "notyet", "varying", "overall"),
+    (False, [], "dr", True, "never", "varying", "att_gt"),
+    (False, [], "dr", True, "notyet", "varying", "overall"),
+    (False, ["x"], "dr", False, "never", "varying", "att_gt"),
+    (False, ["x"], "ipw", False, "never", "varying", "att_gt"),
+    (False, ["x"], "reg", False, "never", "varying", "att_gt"),
+    (False, ["x"], "dr", False, "never", "varying", "event"),
+]
+
+
+@pytest.mark.parametrize("panel,covs,method,ss,control,base,comp", CASES)
+def test_influence_function_is_derivative_of_estimator(panel, covs, method, ss, control, base, comp):
+    df = small_panel()
+    kw = dict(covariates=covs, est_method=method, panel=panel, _sufficient_stats=ss,
+              control=control, base_period=base)
+    r = callaway_santanna(df, "y", "id", "t", "g", weights="w", **kw)
+    inf = cs_influence(r, comp)
+    h = 1e-5
+    for row in (0, 23, 66):
+        d1, d2 = df.copy(), df.copy()
+        m = (d1["id"] == inf.row_ids[row]) if panel else (d1.index == inf.row_ids[row])
+        d1.loc[m, "w"] *= 1 + h
+        d2.loc[m, "w"] *= 1 - h
+        fd = (_theta(d1, comp, kw) - _theta(d2, comp, kw)) / (2 * h) * inf.n
+        np.testing.assert_allclose(inf.values[row], fd, atol=1e-6 * max(1, np.abs(fd).max()))
+    # the analytic SE is the root mean square of the influence function over n
+    se = r.components[comp]["se"].to_numpy() if comp != "overall" else \
+        np.array([v["se"] for v in r.info["overall"].values()])
+    np.testing.assert_allclose(se, np.sqrt((inf.values ** 2).sum(0)) / inf.n, rtol=1e-10)
+
+
+@pytest.mark.parametrize("panel", [True, False])
+def test_dr_ipw_reg_identical_without_covariates(mpdta, panel):
+    """Without covariates all three 2x2 estimators are the plain DiD of means (and the
+    generic regression code path equals the sufficient-statistics path)."""
+    base = callaway_santanna(mpdta, "lemp", "countyreal", "year", "first.treat", panel=panel)
+    ref = base.components["att_gt"]
+    for m in ("dr", "ipw", "reg"):
+        r = callaway_santanna(mpdta, "lemp", "countyreal", "year", "first.treat", panel=panel,
+                              est_method=m, _sufficient_stats=False)
+        gt = r.components["att_gt"]
+        np.testing.assert_allclose(gt["att"], ref["att"], atol=1e-12)
+        np.testing.assert_allclose(gt["se"], ref["se"], rtol=1e-9)
+        assert r.se == pytest.approx(base.se, rel=1e-9)
+
+
+def test_panel_as_repeated_cross_sections_same_point_estimates(mpdta):
+    p = callaway_santanna(mpdta, "lemp", "countyreal", "year", "first.treat")
+    r = callaway_santanna(mpdta, "lemp", "countyreal", "year", "first.treat", panel=False)
+    np.testing.assert_allclose(r.components["att_gt"]["att"], p.components["att_gt"]["att"], atol=1e-12)
+    assert r.n_obs == 2500 and r.n_units == 500
+    # cross-section SEs ignore the within-unit correlation: they differ
+    assert not np.allclose(r.components["att_gt"]["se"], p.components["att_gt"]["se"], rtol=0.05)
+
+
+def _did_2x2(mpdta, g, t, b):
+    d = mpdta[mpdta["first.treat"].isin([g, 0])]
+    wide = d.pivot(index="countyreal", columns="year", values="lemp")
+    info = d.groupby("countyreal")[["first.treat", "lpop"]].first()
+    dy = (wide[t] - wide[b]).loc[info.index]
+    D = (info["first.treat"] == g).astype(float)
+    return dy.to_numpy(), D.to_numpy(), info["lpop"].to_numpy()
+
+
+@pytest.mark.parametrize("g,t,b", [(2004, 2006, 2003), (2006, 2007, 2005), (2007, 2005, 2004)])
+def test_covariate_att_gt_against_statsmodels(mpdta, g, t, b):
+    """OR, IPW and DR ATT(g,t) with covariate lpop computed by hand with statsmodels."""
+    dy, D, x = _did_2x2(mpdta, g, t, b)
+    X = sm.add_constant(x)
+    ols = sm.OLS(dy[D == 0], X[D == 0]).fit()
+    m = ols.predict(X)
+    att_reg = np.mean(dy[D == 1] - m[D == 1])
+    ps = sm.Logit(D, X).fit(disp=0).predict(X)
+    wc = ps * (1 - D) / (1 - ps)
+    att_ipw = dy[D == 1].mean() - np.sum(wc * dy) / wc.sum()
+    att_dr = np.mean(dy[D == 1] - m[D == 1]) - np.sum(wc * (dy - m)) / wc.sum()
+    for method, expected in (("reg", att_reg), ("ipw", att_ipw), ("dr", att_dr)):
+        r = callaway_santanna(mpdta, "lemp", "countyreal", "year", "first.treat",
+                              covariates=["lpop"], est_method=method)
+        got = r.components["att_gt"].set_index(["group", "time"]).loc[(g, t), "att"]
+        assert got == pytest.approx(expected, abs=1e-9), method
+
+
+def test_universal_base_period_algebra(mpdta):
+    """Universal base: post ATT(g,t) as with a varying base; pre ATT(g,t) are minus the sums
+    of the varying-base short differences up to g-1; ATT(g, g-1) = 0 with no SE."""
+    v = callaway_santanna(mpdta, "lemp", "countyreal", "year", "first.treat")
+    u = callaway_santanna(mpdta, "lemp", "countyreal", "year", "first.treat", base_period="universal")
+    vg = v.components["att_gt"].set_index(["group", "time"])["att"]
+    ug = u.components["att_gt"].set_index(["group", "time"])
+    for (g, t), att in ug["att"].items():
+        if t >= g:
+            assert att == pytest.approx(vg[(g, t)], abs=1e-12)
+        elif t == g - 1:
+            assert att == 0 and np.isnan(ug.loc[(g, t), "se"])
+        else:
+            assert att == pytest.approx(-sum(vg[(g, s)] for s in range(t + 1, g)), abs=1e-12)
+    assert u.info["base_period"] == "universal"
+    assert 0 in u.components["event"]["e"].tolist() and -1 in u.components["event"]["e"].tolist()
+
+
+def test_anticipation_by_hand(mpdta):
+    r = callaway_santanna(mpdta, "lemp", "countyreal", "year", "first.treat", anticipation=1)
+    gt = r.components["att_gt"].set_index(["group", "time"])
+    wide = mpdta.pivot(index="countyreal", columns="year", values="lemp")
+    coh = mpdta.groupby("countyreal")["first.treat"].first()
+    for g, t in ((2007, 2007), (2007, 2006), (2006, 2007)):
+        d = wide[t] - wide[g - 2]
+        expected = d[coh == g].mean() - d[coh == 0].mean()
+        assert gt.loc[(g, t), "att"] == pytest.approx(expected, abs=1e-12)
+        assert gt.loc[(g, t), "base"] == g - 2
+    # cohort 2004 has no period before 2004-1 = 2003: dropped with a warning
+    assert 2004 not in gt.index.get_level_values(0)
+    assert any("dropped 20 unit" in w for w in r.info["warnings"])
+
+
+def test_bootstrap_matches_analytic(mpdta):
+    r = callaway_santanna(mpdta, "lemp", "countyreal", "year", "first.treat", bootstrap=True,
+                          n_boot=999, seed=1, aggregation="dynamic")
+    a = callaway_santanna(mpdta, "lemp", "countyreal", "year", "first.treat", aggregation="dynamic")
+    assert r.inference == "bootstrap" and r.info["bootstrap_weights"] == "mammen"
+    for comp in ("att_gt", "event", "group", "calendar"):
+        rb, ra = r.components[comp]["se"].to_numpy(), a.components[comp]["se"].to_numpy()
+        rel = np.abs(rb / ra - 1)
+        assert rel.max() < 0.15 and rel.mean() < 0.06, comp  # Monte Carlo error of IQR SEs
+    assert r.se == pytest.approx(a.se, rel=0.1)
+    # uniform bands: sup-t critical value above the pointwise one, below Bonferroni
+    crit = r.info["crit_val_att_gt"]
+    assert 1.96 < crit < 3.2
+    gt = r.components["att_gt"]
+    assert (gt["ucb_high"] - gt["ucb_low"] > gt["ci_high"] - gt["ci_low"]).all()
+    assert 1.96 < r.info["crit_val_event"] < 3.0
+    # reproducible with a seed
+    r2 = callaway_santanna(mpdta, "lemp", "countyreal", "year", "first.treat", bootstrap=True,
+                           n_boot=999, seed=1, aggregation="dynamic")
+    assert r2.se == r.se
+
+
+def test_clustered_analytic_and_bootstrap(mpdta):
+    df = mpdta.assign(state=mpdta["countyreal"] // 1000)
+    a = callaway_santanna(df, "lemp", "countyreal", "year", "first.treat", cluster="state")
+    # independent: sum the (materialised) influence functions within states with pandas
+    inf = cs_influence(a, "att_gt")
+    st = pd.Series(inf.row_ids).map(df.groupby("countyreal")["state"].first()).to_numpy()
+    sums = pd.DataFrame(inf.values).groupby(st).sum().to_numpy()
+    np.testing.assert_allclose(a.components["att_gt"]["se"], np.sqrt((sums ** 2).sum(0)) / inf.n,
+                               rtol=1e-10)
+    assert a.info["n_clusters"] == df["state"].nunique()
+    # clustering at the unit level is the unclustered analytic SE
+    u = callaway_santanna(df, "lemp", "countyreal", "year", "first.treat", cluster="countyreal")
+    p = callaway_santanna(df, "lemp", "countyreal", "year", "first.treat")
+    np.testing.assert_allclose(u.components["att_gt"]["se"], p.components["att_gt"]["se"], rtol=1e-10)
+    b = callaway_santanna(df, "lemp", "countyreal", "year", "first.treat", cluster="state",
+                          bootstrap=True, n_boot=999, seed=3)
+    rel = np.abs(b.components["att_gt"]["se"] / a.components["att_gt"]["se"] - 1)
+    assert rel.max() < 0.2 and rel.mean() < 0.08
+
+
+def test_cs_aggregate_options(mpdta):
+    r = callaway_santanna(mpdta, "lemp", "countyreal", "year", "first.treat")
+    d = cs_aggregate(r, "dynamic", min_e=-1, max_e=2)
+    assert d.components["event"]["e"].tolist() == [-1, 0, 1, 2]
+    ev = r.components["event"].set_index("e")["att"]
+    assert d.estimate == pytest.approx(ev[[0, 1, 2]].mean(), abs=1e-12)
+    assert d.info["aggregation"] == "dynamic"
+    with pytest.raises(ValueError):
+        cs_aggregate(r, "nonsense")
+
+
+# ------------------------------------------------------------------------ error cases
+
+
+def test_errors(mpdta):
+    base = dict(y="lemp", unit="countyreal", time="year", cohort="first.treat")
+    with pytest.raises(EstimationError, match="never-treated"):
+        callaway_santanna(mpdta[mpdta["first.treat"] > 0], **base)
+    # not-yet-treated controls work without never-treated units; the last cohort has no
+    # comparison units once it is treated: those ATT(g,t) are skipped with a warning
+    r = callaway_santanna(mpdta[mpdta["first.treat"] > 0], **base, control="notyet")
+    gt = r.components["att_gt"]
+    assert not ((gt["group"] == 2007) & (gt["time"] == 2007)).any()
+    assert ((gt["group"] == 2006) & (gt["time"] == 2006)).any()
+    assert any("ATT(2007,2007) skipped" in w for w in r.info["warnings"])
+    bad = mpdta.copy()
+    bad.loc[3, "lemp"] = np.nan
+    with pytest.raises(EstimationError, match="missing"):
+        callaway_santanna(bad, **base)
+    bad = mpdta.copy()
+    bad.loc[3, "year"] = np.nan
+    with pytest.raises(EstimationError, match="missing"):
+        callaway_santanna(bad, **base)
+    with pytest.raises(EstimationError, match="duplicate"):
+        callaway_santanna(pd.concat([mpdta, mpdta.iloc[:1]]), **base)
+    with pytest.raises(EstimationError, match="two time periods"):
+        callaway_santanna(mpdta[mpdta.year == 2004], **base)
+    bad = mpdta.copy()
+    bad.loc[bad.index[0], "first.treat"] = 2006  # cohort changes within a unit
+    with pytest.raises(EstimationError, match="constant within"):
+        callaway_santanna(bad, **base)
+    bad = mpdta.astype({"first.treat": float})
+    bad.loc[bad["first.treat"] == 2004, "first.treat"] = 2004.5
+    with pytest.raises(EstimationError, match="not observed periods"):
+        callaway_santanna(bad, **base)
+    with pytest.raises(EstimationError, match="no treated cohort"):
+        callaway_santanna(mpdta.assign(**{"first.treat": 0}), **base)
+    with pytest.raises(ValueError):
+        callaway_santanna(mpdta, **base, control="sometimes")
+    with pytest.raises(EstimationError, match="unit column"):
+        callaway_santanna(mpdta, "lemp", None, "year", "first.treat")
+    with pytest.raises(EstimationError, match="singular"):
+        callaway_santanna(mpdta.assign(c=1.0), **base, covariates=["c"])
+
+
+def test_first_period_cohort_dropped_with_warning(mpdta):
+    df = mpdta.copy()
+    ids = df["countyreal"].drop_duplicates().iloc[:5]
+    df.loc[df["countyreal"].isin(ids), "first.treat"] = 2003
+    r = callaway_santanna(df, "lemp", "countyreal", "year", "first.treat")
+    assert r.n_units == 495
+    assert any("first period" in w for w in r.info["warnings"])
+    assert 2003 not in set(r.components["att_gt"]["group"])
+
+
+def test_unbalanced_panel_dropped_or_cross_section(mpdta):
+    df = mpdta.drop(index=[0, 7, 12])  # three units lose one year
+    r = callaway_santanna(df, "lemp", "countyreal", "year", "first.treat")
+    assert r.n_units == 497 and any("not observed in every period" in w for w in r.info["warnings"])
+    rc = callaway_santanna(df, "lemp", "countyreal", "year", "first.treat", panel=False,
+                           cluster="countyreal")
+    assert rc.n_obs == len(df) and rc.n_units == 500
+    assert rc.estimate == pytest.approx(r.estimate, abs=0.01)
+
+
+def test_single_unit_cohort_warns(mpdta):
+    df = mpdta.copy()
+    one = df.loc[df["first.treat"] == 0, "countyreal"].iloc[0]
+    df.loc[df["countyreal"] == one, "first.treat"] = 2005
+    r = callaway_santanna(df, "lemp", "countyreal", "year", "first.treat")
+    assert any("single unit" in w for w in r.info["warnings"])
+    assert 2005 in set(r.components["att_gt"]["group"])
