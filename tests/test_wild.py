@@ -185,16 +185,17 @@ def test_large_fe_path_equals_dense_path():
 
     df = _sim_fe_data(5, G=6)
     X = df[["x1", "x2"]].to_numpy(float)
-    prep = W._prepare(X, df["y"].to_numpy(float), df["region"].to_numpy(),
-                      [df["time"].to_numpy(), df["x2"].round().to_numpy()],
-                      df["w"].to_numpy(float))
-    assert not prep.nested
-    rng = np.random.default_rng(0)
-    z = rng.normal(size=len(df))
-    U = rng.normal(size=(len(df), 2))
-    dense = W._fe_projection_term(prep, z, U)
-    slow = W._fe_projection_term_demean(prep, z, U)
-    np.testing.assert_allclose(dense, slow, rtol=1e-7, atol=1e-9)
+    for fes in ([df["time"], df["x2"].round()], [df["time"], df["x2"].round(), df["unit"]],
+                [df["x1"].round()]):
+        prep = W._prepare(X, df["y"].to_numpy(float), df["region"].to_numpy(),
+                          [f.to_numpy() for f in fes], df["w"].to_numpy(float))
+        assert not prep.nested
+        rng = np.random.default_rng(0)
+        z = rng.normal(size=len(df))
+        U = rng.normal(size=(len(df), 2))
+        dense = W._fe_projection_term(prep, z, U)
+        slow = W._fe_projection_term_demean(prep, z, U)
+        np.testing.assert_allclose(dense, slow, rtol=1e-6, atol=1e-8)
 
 
 # ------------------------------------------------------------------ CI by test inversion

@@ -287,43 +287,61 @@ def _is_nested(fe_codes: np.ndarray, cl: np.ndarray) -> bool:
 def _fe_projection_term(p: _Prepared, z: np.ndarray, U: np.ndarray) -> np.ndarray:
     """``S_z' (D'D)⁻ S_u`` for each column of U (returns (m, G, G)); zero if no FE.
 
-    ``D`` are the (sqrt-weighted) FE dummies of all factors stacked. Computed on the
-    cluster × FE-level cross sums, with a pseudo-inverse of ``D'D`` (its null space, the
-    redundant levels, does not change the projection).
+    ``D`` are the (sqrt-weighted) FE dummies of all factors stacked; ``(D'D)⁻ S_z`` is any
+    solution of the FE normal equations (the redundant levels do not change the projection).
+    Computed on the cluster × FE-level cross sums: the largest factor (a diagonal block) is
+    eliminated by its Schur complement, the remaining small system (levels of the other
+    factors) is solved with a pseudo-inverse.
     """
     G = p.G
     m = U.shape[1]
     if not p.fes or p.nested:
         return np.zeros((m, G, G))
     sw = np.ones(len(z)) if p.sw is None else p.sw
-    offsets = np.cumsum([0] + [int(f.max()) + 1 for f in p.fes])
-    L = int(offsets[-1])
-    if L > 4000:
-        return _fe_projection_term_demean(p, z, U)
-    DtD = np.zeros((L, L))
     w = sw * sw
-    for a, fa in enumerate(p.fes):
-        for b, fb in enumerate(p.fes):
-            if b < a:
-                continue
-            la, lb = int(fa.max()) + 1, int(fb.max()) + 1
-            block = np.bincount(fa * lb + fb, weights=w, minlength=la * lb).reshape(la, lb)
-            DtD[offsets[a]:offsets[a + 1], offsets[b]:offsets[b + 1]] = block
-            if b != a:
-                DtD[offsets[b]:offsets[b + 1], offsets[a]:offsets[a + 1]] = block.T
-    pinv = np.linalg.pinv(DtD, hermitian=True)
-    Sz = np.zeros((L, G))
-    Su = np.zeros((m, L, G))
-    for a, fa in enumerate(p.fes):
-        la = int(fa.max()) + 1
+    fes = sorted(p.fes, key=lambda f: -(int(f.max()) + 1))
+    levels = [int(f.max()) + 1 for f in fes]
+    if sum(levels[1:]) > 4000:
+        return _fe_projection_term_demean(p, z, U)
+
+    def cross(fa, la):  # level × cluster sums of sqrt(w)·z and sqrt(w)·U
         idx = fa * G + p.cl
-        Sz[offsets[a]:offsets[a + 1]] = np.bincount(idx, weights=sw * z,
-                                                    minlength=la * G).reshape(la, G)
-        for j in range(m):
-            Su[j, offsets[a]:offsets[a + 1]] = np.bincount(idx, weights=sw * U[:, j],
-                                                           minlength=la * G).reshape(la, G)
-    A = pinv @ Sz  # (L, G)
-    return np.einsum("lh,mlg->mhg", A, Su)
+        sz = np.bincount(idx, weights=sw * z, minlength=la * G).reshape(la, G)
+        su = np.stack([np.bincount(idx, weights=sw * U[:, j], minlength=la * G).reshape(la, G)
+                       for j in range(m)])
+        return sz, su
+
+    f1, l1 = fes[0], levels[0]
+    n1 = np.bincount(f1, weights=w, minlength=l1)
+    inv1 = np.where(n1 > 0, 1.0 / np.where(n1 > 0, n1, 1.0), 0.0)
+    Sz1, Su1 = cross(f1, l1)
+    if len(fes) == 1:
+        A1 = inv1[:, None] * Sz1
+        return np.einsum("lh,mlg->mhg", A1, Su1)
+    # the other factors stacked: D2'D2 and D1'D2 blocks
+    offs = np.cumsum([0] + levels[1:])
+    L2 = int(offs[-1])
+    D2D2 = np.zeros((L2, L2))
+    D1D2 = np.zeros((l1, L2))
+    Sz2 = np.zeros((L2, G))
+    Su2 = np.zeros((m, L2, G))
+    for a, (fa, la) in enumerate(zip(fes[1:], levels[1:])):
+        sa = slice(offs[a], offs[a + 1])
+        D1D2[:, sa] = np.bincount(f1 * la + fa, weights=w, minlength=l1 * la).reshape(l1, la)
+        Sz2[sa], Su2[:, sa] = cross(fa, la)
+        for b in range(a, len(fes) - 1):
+            fb, lb = fes[1 + b], levels[1 + b]
+            sb = slice(offs[b], offs[b + 1])
+            block = np.bincount(fa * lb + fb, weights=w, minlength=la * lb).reshape(la, lb)
+            D2D2[sa, sb] = block
+            D2D2[sb, sa] = block.T
+    # Schur complement of the diagonal block D1'D1
+    C = D1D2 * inv1[:, None]                       # diag(1/n1) D1'D2
+    Sch = D2D2 - D1D2.T @ C
+    rhs = Sz2 - C.T @ Sz1
+    A2 = np.linalg.pinv(Sch, hermitian=True) @ rhs  # (L2, G)
+    A1 = inv1[:, None] * Sz1 - C @ A2               # (l1, G)
+    return np.einsum("lh,mlg->mhg", A1, Su1) + np.einsum("lh,mlg->mhg", A2, Su2)
 
 
 def _fe_projection_term_demean(p: _Prepared, z: np.ndarray, U: np.ndarray) -> np.ndarray:
