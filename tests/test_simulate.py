@@ -123,6 +123,28 @@ def test_kontakter_conform_and_lie_in_spells(tables):
     assert len(k) / len(f) > 5
 
 
+def test_missing_numbers_are_null_not_nan(small):
+    out, _ = small
+    t = pq.read_table(out / "kontakter.parquet")
+    for col in ("minutter", "udgift_kr"):
+        c = t.column(col)
+        assert c.null_count > 0
+        assert not np.isnan(c.drop_null().to_numpy()).any()
+    k = t.to_pandas()
+    assert not k.duplicated().any()          # ingest would reject exact duplicates
+
+
+@pytest.mark.slow
+def test_ingest_accepts_everything(small, tmp_path):
+    """Cross-check with the ingest layer (when installed): zero quarantined rows."""
+    ingest_mod = pytest.importorskip("evaluering.ingest")
+    out, _ = small
+    res = ingest_mod.ingest(out, tmp_path / "processed")
+    for reg, m in res.manifest["registers"].items():
+        assert m["rows_quarantined"] == 0, (reg, m)
+        assert m["rows_accepted"] == m["rows_read"] > 0
+
+
 def test_ugestatus_layout_and_codes(small, tables):
     out, _ = small
     u = tables["ugestatus"]

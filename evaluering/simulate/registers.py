@@ -690,8 +690,9 @@ def _simulate_chunk(world: _World, seed: int, chunk_no: int, kom_idx: np.ndarray
         "type": pa.array(kont["type"], pa.string()),
         "kanal": pa.array(kont["kanal"], pa.string()),
         "attest": pa.array(kont["attest"], pa.string()),
-        "minutter": pa.array(kont["minutter"], pa.float64()),
-        "udgift_kr": pa.array(kont["udgift_kr"], pa.float64()),
+        # NaN -> null (missing), not a NaN value
+        "minutter": pa.array(kont["minutter"], pa.float64(), from_pandas=True),
+        "udgift_kr": pa.array(kont["udgift_kr"], pa.float64(), from_pandas=True),
     })
     dictionary = pa.array(world.codes, pa.string())
     cols = {"person_id": pa.array(pid, pa.string())}
@@ -764,10 +765,27 @@ def _contacts(rng: np.random.Generator, world: _World, R: dict) -> dict[str, np.
         udgift[attest == a] = P.GEBYR[a]
     tb = typ == "tilbud"
     udgift[tb] = np.round(rng.gamma(2.0, P.TILBUD_UDGIFT_MEAN / 2.0, int(tb.sum())))
-    order = np.lexsort((day, R["person"][spell]))
+    # at most one identical contact per person and day (an exact duplicate row would be
+    # rejected by ingest as 'dublet')
+    order = np.lexsort((udgift, minutter, kanal.astype(str), attest.astype(str),
+                        typ.astype(str), day, R["person"][spell]))
+    key = np.stack([R["person"][spell][order], day[order]], axis=1)
+    same = np.zeros(nc, bool)
+    if nc > 1:
+        same[1:] = ((key[1:] == key[:-1]).all(axis=1)
+                    & (typ[order][1:] == typ[order][:-1])
+                    & (kanal[order][1:] == kanal[order][:-1])
+                    & (attest[order][1:] == attest[order][:-1])
+                    & _eq_nan(minutter[order][1:], minutter[order][:-1])
+                    & _eq_nan(udgift[order][1:], udgift[order][:-1]))
+    order = order[~same]
     return {"spell": spell[order], "day": day[order], "type": typ[order],
             "kanal": kanal[order], "attest": attest[order], "minutter": minutter[order],
             "udgift_kr": udgift[order]}
+
+
+def _eq_nan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a == b) | (np.isnan(a) & np.isnan(b))
 
 
 # --------------------------------------------------------------------------- writing
