@@ -338,3 +338,14 @@ def test_outputs_have_no_person_ids_outside_processed_spell_tables(tmp_path):
         assert "person_id" not in pd.read_parquet(r.files[name]).columns
     text = json.dumps(r.manifest, default=str)
     assert "zz" not in text
+
+
+def test_indicators_need_full_potential_follow_up_even_after_an_early_job(tmp_path):
+    # starts 10 weeks before the data end: a job at week 1 is observed, but job_13_uger
+    # would only be defined for the fast exits of late cohorts -> NULL (no selection bias)
+    s = L - 10
+    u = weeks("a", s, s)
+    _, t = _build(tmp_path, [spell(1, "a", "851", "a-dagpenge", _start(s))], u)
+    assert (t.loc[1, "status"], t.loc[1, "varighed_uger"]) == ("job", 1)
+    assert t.loc[1, "opfoelgning_uger"] == L - 3 - s
+    assert pd.isna(t.loc[1, "job_13_uger"]) and pd.isna(t.loc[1, "rmst_52_uger"])

@@ -149,7 +149,7 @@ def random_registers(folder: Path, n_persons: int = 300, seed: int = 1,
                 afgang = "doed_udvandret"
             elif kind < 0.12:
                 afgang = "pension"
-            slut = contract.week_monday(end_w) + dt.timedelta(days=4)
+            slut = max(contract.week_monday(end_w) + dt.timedelta(days=4), sdate)
             if slut > end:
                 slut, afg = None, None
             else:

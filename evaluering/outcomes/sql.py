@@ -169,6 +169,8 @@ SELECT spell_id,
             WHEN haendelse_uge IS NOT NULL THEN haendelse_uge - start_uge
             WHEN {lim} >= soeg_fra THEN {lim} - start_uge
             ELSE NULL END AS varighed_uger,
+       CASE WHEN i_register AND {lim} >= start_uge THEN {lim} - start_uge ELSE NULL END
+           AS opfoelgning_uger,
        CASE WHEN i_register AND haendelse_uge IS NOT NULL AND haendelse_uge = job_uge THEN 'job'
             WHEN i_register AND haendelse_uge IS NOT NULL AND haendelse_uge = udd_uge THEN 'uddannelse'
             ELSE 'censureret' END AS status,
@@ -196,6 +198,7 @@ SELECT spell_id,
        CASE WHEN slut_uge IS NOT NULL AND slut_uge <= {lw} THEN slut_uge - start_uge
             WHEN {lw} >= start_uge THEN {lw} - start_uge
             ELSE NULL END AS varighed_uger,
+       CASE WHEN {lw} >= start_uge THEN {lw} - start_uge ELSE NULL END AS opfoelgning_uger,
        CASE WHEN slut_uge IS NOT NULL AND slut_uge <= {lw} AND afgang = 'job' THEN 'job'
             WHEN slut_uge IS NOT NULL AND slut_uge <= {lw} AND afgang = 'uddannelse' THEN 'uddannelse'
             ELSE 'censureret' END AS status,
@@ -210,6 +213,7 @@ FROM sp
 
 def _job_within(h: int) -> str:
     return f"""CASE WHEN t.varighed_uger IS NULL THEN NULL
+            WHEN t.opfoelgning_uger IS NULL OR t.opfoelgning_uger < {h} THEN NULL
             WHEN t.status = 'job' THEN CASE WHEN t.varighed_uger <= {h} THEN 1 ELSE 0 END
             WHEN t.status = 'uddannelse' THEN 0
             WHEN t.varighed_uger >= {h} THEN 0
@@ -222,11 +226,13 @@ def time_to_job_sql() -> str:
 SELECT s.spell_id, s.person_id, s.kommune_kode, s.ydelsesgruppe, s.start_dato, s.slut_dato,
        s.afgang, s.start_uge, s.start_maaned, s.start_kvartal, s.start_maaned_nr, s.start_kvartal_nr,
        CAST(t.varighed_uger AS INTEGER) AS varighed_uger, t.status, t.censur_aarsag,
+       CAST(t.opfoelgning_uger AS INTEGER) AS opfoelgning_uger,
        t.tid_til_job_kilde,
        CAST({_job_within(13)} AS INTEGER) AS job_13_uger,
        CAST({_job_within(26)} AS INTEGER) AS job_26_uger,
        CAST({_job_within(52)} AS INTEGER) AS job_52_uger,
        CAST(CASE WHEN t.varighed_uger IS NULL THEN NULL
+                 WHEN t.opfoelgning_uger IS NULL OR t.opfoelgning_uger < 52 THEN NULL
                  WHEN t.status = 'job' THEN LEAST(t.varighed_uger, 52)
                  WHEN t.status = 'uddannelse' THEN 52
                  WHEN t.varighed_uger >= 52 THEN 52
