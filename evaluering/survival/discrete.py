@@ -265,6 +265,32 @@ def _pinv_sym(H: np.ndarray, rtol: float = 1e-10) -> tuple[np.ndarray, int]:
     return inv / d[:, None] / d[None, :], int(keep.sum())
 
 
+def _solve_sym(H: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Solve H x = b for symmetric PSD H: Cholesky, minimum-norm solution if singular."""
+    try:
+        return linalg.cho_solve(linalg.cho_factor(H), b)
+    except linalg.LinAlgError:
+        return _pinv_sym(H)[0] @ b
+
+
+def _drop_separated(df: pd.DataFrame, fe_cols: list[str], d_col: str, n_col: str) -> tuple[pd.DataFrame, int]:
+    """Drop cells of fixed-effect levels with no events (or only events) at all.
+
+    Their maximum-likelihood fixed effect is -inf (+inf); the cells then contribute nothing
+    to the likelihood of the other parameters, so dropping them changes no estimate and lets
+    IRLS converge quadratically. Repeated until stable.
+    """
+    n0 = len(df)
+    while True:
+        bad = np.zeros(len(df), dtype=bool)
+        for c in fe_cols:
+            tot = df.groupby(c, sort=False, observed=True)[[d_col, n_col]].transform("sum")
+            bad |= (tot[d_col].to_numpy() == 0) | (tot[d_col].to_numpy() == tot[n_col].to_numpy())
+        if not bad.any():
+            return df, n0 - len(df)
+        df = df[~bad]
+
+
 # --------------------------------------------------------------------------- estimator
 
 
@@ -274,7 +300,7 @@ def discrete_hazard_did(cells, *, events: str = "n_job", at_risk: str = "n_risik
                         time_effects: str | Sequence[str] | None = None,
                         covariates: Sequence[str] | None = None, link: str = "cloglog",
                         cluster: str | None = "kommune_kode", max_week: int | None = None,
-                        alpha: float = 0.05, tol: float = 1e-10, maxiter: int = 100) -> EstimateResult:
+                        alpha: float = 0.05, tol: float = 1e-13, maxiter: int = 100) -> EstimateResult:
     """Discrete-time hazard DiD: binomial GLM on (events, at_risk) cells with fixed effects.
 
     Parameters
@@ -314,8 +340,10 @@ def discrete_hazard_did(cells, *, events: str = "n_job", at_risk: str = "n_risik
     if max_week is not None:
         df = df[pd.to_numeric(df[duration]) <= max_week]
     df = df[df[at_risk] > 0]
+    fe_cols = [duration, *unit_cols, *time_cols]
+    df, n_separated = _drop_separated(df, fe_cols, events, at_risk)
     if len(df) == 0:
-        raise EstimationError("no cells with spells at risk")
+        raise EstimationError("no cells with spells at risk and events")
     n = df[at_risk].to_numpy(dtype=float)
     d = df[events].to_numpy(dtype=float)
     if (d < 0).any() or (d > n).any():
@@ -337,7 +365,6 @@ def discrete_hazard_did(cells, *, events: str = "n_job", at_risk: str = "n_risik
     if np.ptp(X[:, 0]) == 0:
         raise EstimationError("the treatment indicator does not vary: nothing to estimate")
 
-    fe_cols = [duration, *unit_cols, *time_cols]
     codes, sizes, levels = [], [], []
     for c in fe_cols:
         g, s = factorize(df[c].to_numpy())
@@ -379,12 +406,13 @@ def discrete_hazard_did(cells, *, events: str = "n_job", at_risk: str = "n_risik
         z = eta + (d / n - mu) / dmu
         H = design.crossprod(w)
         rhs = design.tvec(w * z)
-        Hinv, rank = _pinv_sym(H)
-        theta = Hinv @ rhs
+        theta_old = theta
+        theta = _solve_sym(H, rhs)
         eta = design.linear(theta)
         mu = np.clip(lk.inverse(eta), 1e-15, 1 - 1e-15)
         dev = _binom_deviance(d, n, mu)
-        if abs(dev - dev_old) <= tol * (abs(dev) + 0.1):
+        step = np.max(np.abs(theta - theta_old)[design.n_fe_params:], initial=0.0) if it > 1 else np.inf
+        if abs(dev - dev_old) <= tol * (abs(dev) + 0.1) or step < 1e-11:
             converged = True
             break
         dev_old = dev
@@ -433,7 +461,7 @@ def discrete_hazard_did(cells, *, events: str = "n_job", at_risk: str = "n_risik
     info = {
         "link": link, ratio: float(np.exp(est)),
         f"{ratio}_ci_low": float(np.exp(est - zc * s0)), f"{ratio}_ci_high": float(np.exp(est + zc * s0)),
-        "n_cells": int(len(df)), "n_events": int(d.sum()), "iterations": it, "deviance": dev,
+        "n_cells": int(len(df)), "n_cells_dropped_no_events": int(n_separated), "n_events": int(d.sum()), "iterations": it, "deviance": dev,
         "fixed_effects": ", ".join(fe_cols), "n_fixed_effect_params": int(design.n_fe_params),
         "rank": rank, "dropped": ", ".join(dropped), "cluster": cluster or "",
         "small_sample_factor": "G/(G-1)" if cluster is not None else "",
