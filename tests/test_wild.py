@@ -14,6 +14,7 @@ import statsmodels.api as sm
 from evaluering.errors import EstimationError
 from evaluering.inference.wild import (
     WildBootResult,
+    auxiliary_draws,
     auxiliary_weights,
     wild_bootstrap_ols,
     wild_cluster_bootstrap,
@@ -160,6 +161,25 @@ def test_brute_force_with_fixed_effects_and_weights(kind):
                                    atol=1e-8)
 
 
+def test_brute_force_random_draws_on_a_panel():
+    """Monte Carlo draws, unit-clustered TWFE panel: first draws refitted with statsmodels."""
+    rng = np.random.default_rng(17)
+    df = _sim_panel(rng, G=30, T=20, effect=0.3)
+    res = wild_twfe(df, "y", "unit", "time", "D", B=399, seed=42, bootstrap_weights="webb",
+                    ci=False)
+    V, prob = auxiliary_draws("webb", 30, 399, seed=42)
+    assert V.shape == (30, 399) and prob is None and not res.enumerated
+    codes = pd.factorize(df["unit"], sort=True)[0]
+    Xd = np.column_stack([df["D"], np.ones(len(df)),
+                          pd.get_dummies(df[["unit", "time"]].astype(str), drop_first=True)
+                          .to_numpy(float)])
+    ref = _brute_force_t(Xd, df["y"].to_numpy(float), codes, 0, 0.0, V[:, :6])
+    n = len(df)
+    ratio = math.sqrt(((n - 1) / (n - res.info["k"] - res.info["k_fe"]))
+                      / ((n - 1) / (n - Xd.shape[1])))
+    np.testing.assert_allclose(res.t_boot[:6] * ratio, ref, rtol=1e-8)
+
+
 def test_fe_by_demeaning_equals_fe_by_dummies():
     df = _sim_fe_data(11, G=6)
     X = df[["x1", "x2"]].to_numpy(float)
@@ -196,6 +216,21 @@ def test_large_fe_path_equals_dense_path():
         dense = W._fe_projection_term(prep, z, U)
         slow = W._fe_projection_term_demean(prep, z, U)
         np.testing.assert_allclose(dense, slow, rtol=1e-6, atol=1e-8)
+    # the municipality panel shape (98 units × 96 months, clustered by unit): the reduced FE
+    # system is singular, and rounding-level eigenvalues must not be inverted (a 2e-3 error
+    # before that was handled)
+    rng = np.random.default_rng(1)
+    n_u, T = 98, 96
+    unit = np.repeat(np.arange(n_u), T)
+    time = np.tile(np.arange(T), n_u)
+    X = rng.normal(size=(n_u * T, 1))
+    prep = W._prepare(X, rng.normal(size=n_u * T), unit, [unit, time], None)
+    z = rng.normal(size=n_u * T)
+    U = rng.normal(size=(n_u * T, 1))
+    dense = W._fe_projection_term(prep, z, U)
+    slow = W._fe_projection_term_demean(prep, z, U)
+    scale = np.abs(slow).max()
+    np.testing.assert_allclose(dense, slow, rtol=0, atol=1e-9 * scale)
 
 
 # ------------------------------------------------------------------ CI by test inversion

@@ -61,7 +61,7 @@ from evaluering.errors import EstimationError
 from evaluering.estimators._fe import count_fe_dof, demean, factorize
 
 __all__ = ["WildBootResult", "wild_cluster_bootstrap", "wild_bootstrap_ols", "wild_twfe",
-           "auxiliary_weights"]
+           "auxiliary_weights", "auxiliary_draws"]
 
 _SQ5 = math.sqrt(5.0)
 _SUPPORT = {
@@ -83,6 +83,20 @@ def auxiliary_weights(kind: str) -> tuple[np.ndarray, np.ndarray]:
     if prob is None:
         prob = np.full(len(pts), 1.0 / len(pts))
     return pts.copy(), prob.copy()
+
+
+def auxiliary_draws(kind: str, G: int, B: int, seed=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The ``G × B'`` matrix of draw vectors the bootstrap uses (and their probabilities).
+
+    Full enumeration (``B' = S^G``) when ``S^G ≤ B``, else ``B`` random draws from
+    ``numpy.random.default_rng(seed)``; identical to what :func:`wild_cluster_bootstrap`
+    uses with the same arguments (memory: G·B' floats, so use for checks and small B).
+    """
+    kind = _check_kind(kind)
+    blocks = list(_draw_blocks(kind, int(G), int(B), np.random.default_rng(seed)))
+    V = np.concatenate([b for b, _ in blocks], axis=1)
+    prob = None if blocks[0][1] is None else np.concatenate([p for _, p in blocks])
+    return V, prob
 
 
 def _check_kind(kind: str) -> str:
@@ -339,7 +353,11 @@ def _fe_projection_term(p: _Prepared, z: np.ndarray, U: np.ndarray) -> np.ndarra
     C = D1D2 * inv1[:, None]                       # diag(1/n1) D1'D2
     Sch = D2D2 - D1D2.T @ C
     rhs = Sz2 - C.T @ Sz1
-    A2 = np.linalg.pinv(Sch, hermitian=True) @ rhs  # (L2, G)
+    # Sch is singular (one null direction per connected component of the FE graph); the
+    # right-hand side lies in its range. A loose cut-off keeps rounding-level eigenvalues of
+    # the null space from being inverted (that would add a huge constant to α2 and −C·const
+    # to α1: mathematically harmless, numerically a cancellation).
+    A2 = np.linalg.pinv(Sch, rcond=1e-10, hermitian=True) @ rhs  # (L2, G)
     A1 = inv1[:, None] * Sz1 - C @ A2               # (l1, G)
     return np.einsum("lh,mlg->mhg", A1, Su1) + np.einsum("lh,mlg->mhg", A2, Su2)
 
