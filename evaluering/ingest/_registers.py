@@ -227,7 +227,7 @@ def build_chk(con, lay: Layout, koder: dict[str, str] | None) -> None:
     conds.append(("dublet", "_dup"))
     for c, typ in lay.extra_types.items():
         if typ == "BIGINT":
-            typed.append(f"CAST({q(c)} AS BIGINT) AS {q('t_' + c)}")
+            typed.append(f"try_cast({q(c)} AS BIGINT) AS {q('t_' + c)}")
         elif typ == "DOUBLE":
             typed.append(f"pnum({q(c)}) AS {q('t_' + c)}")
     sel = ", ".join(["*"] + typed + [f"{_reasons_expr(conds)} AS _reasons"])
