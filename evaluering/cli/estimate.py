@@ -1,0 +1,269 @@
+"""``evaluering estimate``: run a DiD estimator on a CSV/Parquet panel.
+
+The file is read here (estimators never read files). Methods are registered in ``METHODS``
+(name → what the method needs and how to call it), so further methods (``sc``, ``sdid``) and
+inference back-ends (``--inference wild|ri|placebo|jackknife``, registered in
+``INFERENCE``) can be added without touching the option parsing.
+
+Treatment conventions: a cohort value of 0, missing, or larger than every time means never
+treated. With ``--cohort`` and a method that needs a treatment dummy, ``treatment = time >=
+cohort``; with ``--treatment`` and a method that needs a cohort, ``cohort`` = the first period
+in which the unit is treated (0 if never).
+
+Headline ``estimate`` per method: ``cs`` the chosen ``--aggregation`` (default simple), ``sa``
+the cell-share-weighted ATT, ``bjs`` the average over treated observations, ``twfe``/``did2x2``
+the treatment coefficient, ``event`` the simple average of the post-period (e >= 0)
+coefficients.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import typer
+
+from evaluering.cli._common import echo, info
+from evaluering.errors import InputError
+
+# --------------------------------------------------------------------------- method registry
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    needs: str  # "cohort" | "treatment" | "did2x2"
+    run: Callable[..., object]
+    controls: tuple[str, ...] = ("never",)
+    help: str = ""
+
+
+def _run_did2x2(df, o):
+    from evaluering.estimators.did import did2x2
+
+    return did2x2(df, o["y"], "_group", "_post", covariates=o["covariates"], weights=o["weights"],
+                  cluster=o["cluster"] or o["unit"])
+
+
+def _run_twfe(df, o):
+    from evaluering.estimators.did import twfe
+
+    return twfe(df, o["y"], o["unit"], o["time"], "_treat", covariates=o["covariates"],
+                weights=o["weights"], cluster=o["cluster"])
+
+
+def _run_event(df, o):
+    from evaluering.estimators.event_study import event_study
+
+    return event_study(df, o["y"], o["unit"], o["time"], "_cohort", covariates=o["covariates"],
+                       weights=o["weights"], cluster=o["cluster"])
+
+
+def _run_sa(df, o):
+    from evaluering.estimators.sunab import sun_abraham
+
+    return sun_abraham(df, o["y"], o["unit"], o["time"], "_cohort",
+                       control="last" if o["control"] in ("last", "notyet") else "never",
+                       covariates=o["covariates"], weights=o["weights"], cluster=o["cluster"])
+
+
+def _run_bjs(df, o):
+    from evaluering.estimators.bjs import bjs_imputation
+
+    return bjs_imputation(df, o["y"], o["unit"], o["time"], "_cohort", covariates=o["covariates"],
+                          weights=o["weights"], cluster=o["cluster"])
+
+
+def _run_cs(df, o):
+    try:
+        from evaluering.estimators.cs import callaway_santanna
+    except ImportError as exc:  # pragma: no cover - module written by another engineer
+        raise InputError("method 'cs' is not available in this installation") from exc
+    return callaway_santanna(df, o["y"], o["unit"], o["time"], "_cohort",
+                             covariates=o["covariates"], control=o["control"],
+                             cluster=o["cluster"], aggregation=o["aggregation"],
+                             weights=o["weights"])
+
+
+METHODS: dict[str, MethodSpec] = {
+    "did2x2": MethodSpec("did2x2", _run_did2x2, help="2x2 regression DiD (single treatment date)"),
+    "twfe": MethodSpec("treatment", _run_twfe, help="two-way fixed effects"),
+    "event": MethodSpec("cohort", _run_event, help="dynamic TWFE event study"),
+    "cs": MethodSpec("cohort", _run_cs, controls=("never", "notyet"), help="Callaway-Sant'Anna"),
+    "sa": MethodSpec("cohort", _run_sa, controls=("never", "last", "notyet"),
+                     help="Sun-Abraham (notyet = last-treated cohort as control)"),
+    "bjs": MethodSpec("cohort", _run_bjs, help="Borusyak-Jaravel-Spiess imputation"),
+}
+
+# inference back-ends beyond the estimators' own analytic standard errors are added here
+INFERENCE: dict[str, Callable | None] = {"analytic": None}
+AGGREGATIONS = ("simple", "group", "dynamic", "calendar")
+
+
+# --------------------------------------------------------------------------- input handling
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file; InputError (exit 2) if it cannot be read."""
+    if not path.exists():
+        raise InputError("file not found", file=str(path))
+    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+        if suffix in (".csv", ".csv.gz", ".txt"):
+            return pd.read_csv(path, sep=None, engine="python") if suffix == ".txt" else pd.read_csv(path)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is bad input
+        raise InputError(f"cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0]})",
+                         file=str(path)) from exc
+    raise InputError("unsupported file type", file=str(path), expected=".csv or .parquet")
+
+
+def _numeric_col(df, col, path):
+    v = pd.to_numeric(df[col], errors="coerce")
+    bad = v.isna() & df[col].notna()
+    if bad.any():
+        raise InputError("has non-numeric values", file=str(path), column=col, expected="numbers")
+    return v
+
+
+def prepare(df: pd.DataFrame, path: Path, method: str, *, y, unit, time, cohort, treatment,
+            covariates, cluster, weights) -> pd.DataFrame:
+    """Check columns and derive ``_cohort`` / ``_treat`` / ``_group`` / ``_post`` as needed."""
+    for col in [y, unit, time, cohort, treatment, cluster, weights, *covariates]:
+        if col is not None and col not in df.columns:
+            raise InputError("not in the file", file=str(path), column=col)
+    out = df.copy()
+    t = _numeric_col(out, time, path)
+    if t.isna().any():
+        raise InputError("has missing values", file=str(path), column=time)
+    out[time] = t
+    spec = METHODS[method]
+    if cohort is not None:
+        c = _numeric_col(out, cohort, path)
+        never = c.isna() | (c == 0) | (c > t.max())
+        out["_cohort"] = c.where(~never, 0.0)
+    else:
+        d = _numeric_col(out, treatment, path)
+        if d.isna().any():
+            raise InputError("has missing values", file=str(path), column=treatment)
+        first = t.where(d > 0).groupby(out[unit]).transform("min")
+        out["_cohort"] = first.fillna(0.0)
+        switch_off = ((d <= 0) & (t >= first)).any()
+        if switch_off and spec.needs != "treatment":
+            info(f"note: '{treatment}' switches off for some units; the cohort is the first "
+                 "treated period (treatment treated as absorbing)")
+    treated_cohort = out["_cohort"] > 0
+    if spec.needs in ("treatment", "did2x2"):
+        if treatment is not None and spec.needs == "treatment":
+            out["_treat"] = _numeric_col(out, treatment, path)
+        else:
+            out["_treat"] = (treated_cohort & (t >= out["_cohort"])).astype(float)
+    if spec.needs == "did2x2":
+        dates = sorted(out.loc[treated_cohort, "_cohort"].unique())
+        if len(dates) != 1:
+            raise InputError(f"did2x2 needs a single treatment date, found {len(dates)} "
+                             f"({', '.join(f'{x:g}' for x in dates[:6])}); use twfe, cs, sa or bjs",
+                             file=str(path))
+        out["_group"] = treated_cohort.astype(float)
+        out["_post"] = (t >= dates[0]).astype(float)
+    return out
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _print_table(res) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    tab = Table(title=f"evaluering estimate — {res.method}")
+    for col in ("estimate", "se", "ci low", "ci high", "p", "obs", "units"):
+        tab.add_column(col, justify="right")
+    tab.add_row(f"{res.estimate:.6g}", f"{res.se:.6g}", f"{res.ci[0]:.6g}", f"{res.ci[1]:.6g}",
+                f"{res.p:.4g}", f"{res.n_obs:,}", f"{res.n_units:,}")
+    con.print(tab)
+    for name, key in (("event", "e"), ("group", "group"), ("calendar", "time")):
+        if name in res.components and len(res.components[name]):
+            comp = res.components[name]
+            t2 = Table(title=name)
+            for col in (key, "att", "se"):
+                t2.add_column(col, justify="right")
+            for rec in comp.itertuples(index=False):
+                r = rec._asdict()
+                se = r.get("se", np.nan)
+                t2.add_row(f"{r[key]:g}", f"{r['att']:.6g}",
+                           "" if se is None or not np.isfinite(se) else f"{se:.6g}")
+            con.print(t2)
+    if "pretrend_p" in res.info and res.info["pretrend_p"] is not None:
+        con.print(f"pre-trend test: F = {res.info.get('pretrend_F', float('nan')):.4g}, "
+                  f"p = {res.info['pretrend_p']:.4g}")
+
+
+def _json_safe(x):
+    """Recursively make a structure JSON-safe (NaN/inf -> null, numpy -> Python)."""
+    if isinstance(x, dict):
+        return {str(k): _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    if isinstance(x, (np.bool_, bool)):
+        return bool(x)
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return float(x) if np.isfinite(x) else None
+    if x is None or isinstance(x, (str, int)):
+        return x
+    return str(x)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("estimate")
+    def estimate(
+        file: Path = typer.Argument(..., help="Panel as CSV or Parquet (one row per unit and period)."),
+        method: str = typer.Option(..., "--method", "-m",
+                                   help=f"Estimator: {', '.join(METHODS)}."),
+        y: str = typer.Option(..., "--y", help="Outcome column."),
+        unit: str = typer.Option(..., "--unit", help="Unit column (the group for repeated cross-sections)."),
+        time: str = typer.Option(..., "--time", help="Integer period column."),
+        cohort: str = typer.Option(None, "--cohort", help="First treated period (0/missing = never)."),
+        treatment: str = typer.Option(None, "--treatment", help="0/1 treatment column."),
+        control: str = typer.Option("never", "--control", help="Control group: never or notyet."),
+        covariates: str = typer.Option(None, "--covariates", help="Comma-separated covariate columns."),
+        cluster: str = typer.Option(None, "--cluster", help="Cluster column (default: the unit)."),
+        aggregation: str = typer.Option("simple", "--aggregation",
+                                        help="cs headline: simple, group, dynamic or calendar."),
+        weights: str = typer.Option(None, "--weights", help="Weight column."),
+        inference: str = typer.Option("analytic", "--inference", help="Inference: analytic."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    ) -> None:
+        """Estimate a difference-in-differences effect and print it."""
+        method = method.lower()
+        if method not in METHODS:
+            raise InputError(f"unknown method '{method}'", expected=" | ".join(METHODS))
+        if (cohort is None) == (treatment is None):
+            raise InputError("give exactly one of --cohort and --treatment")
+        spec = METHODS[method]
+        if control not in spec.controls:
+            raise InputError(f"--control {control} is not available for {method}",
+                             expected=" | ".join(spec.controls))
+        if aggregation not in AGGREGATIONS:
+            raise InputError(f"unknown aggregation '{aggregation}'", expected=" | ".join(AGGREGATIONS))
+        if inference not in INFERENCE:
+            raise InputError(f"unknown inference '{inference}'", expected=" | ".join(INFERENCE))
+        covs = [c.strip() for c in covariates.split(",") if c.strip()] if covariates else []
+        df = read_table(file)
+        info(f"read {len(df):,} rows from {file}")
+        data = prepare(df, file, method, y=y, unit=unit, time=time, cohort=cohort,
+                       treatment=treatment, covariates=covs, cluster=cluster, weights=weights)
+        opts = {"y": y, "unit": unit, "time": time, "covariates": covs or None, "cluster": cluster,
+                "weights": weights, "control": control, "aggregation": aggregation}
+        res = spec.run(data, opts)
+        if as_json:
+            echo(json.dumps(_json_safe(res.to_dict()), allow_nan=False))
+        else:
+            _print_table(res)

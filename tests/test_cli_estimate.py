@@ -1,0 +1,145 @@
+"""`evaluering estimate`: parsing, derived treatment/cohort, JSON shape, exit codes."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+
+from evaluering.cli import estimate as est_cli
+from evaluering.cli._common import run_guarded
+from evaluering.estimators.bjs import bjs_imputation
+from evaluering.estimators.did import did2x2, twfe
+from evaluering.estimators.sunab import sun_abraham
+
+DATA = Path(__file__).parent / "data"
+MPDTA = DATA / "mpdta.csv"
+
+
+@pytest.fixture(scope="module")
+def app():
+    a = typer.Typer()
+
+    @a.callback()
+    def _root():
+        pass
+
+    est_cli.register(a)
+    return a
+
+
+def run(app, capsys, *args):
+    rc = run_guarded(app, ["estimate", *map(str, args)])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+BASE = ["--y", "lemp", "--unit", "countyreal", "--time", "year"]
+
+
+def test_twfe_json_matches_fixest_and_library(app, capsys):
+    rc, out, _ = run(app, capsys, MPDTA, "--method", "twfe", *BASE, "--cohort", "first.treat", "--json")
+    assert rc == 0
+    d = json.loads(out)  # exactly one JSON object on stdout
+    assert d["method"] == "twfe" and d["n_obs"] == 2500 and d["n_units"] == 500
+    assert d["estimate"] == pytest.approx(-0.036549, abs=5e-7)  # fixest-published
+    assert d["se"] == pytest.approx(0.013265, abs=5e-7)
+    assert len(d["ci"]) == 2 and 0 < d["p"] < 0.05
+
+
+def test_treatment_column_gives_same_twfe_and_derived_cohort(app, capsys, tmp_path):
+    mp = pd.read_csv(MPDTA)
+    mp["D"] = ((mp["first.treat"] > 0) & (mp["year"] >= mp["first.treat"])).astype(int)
+    p = tmp_path / "mp.parquet"
+    mp.to_parquet(p)
+    rc, out, _ = run(app, capsys, p, "--method", "twfe", *BASE, "--treatment", "D", "--json")
+    assert rc == 0 and json.loads(out)["estimate"] == pytest.approx(-0.036549, abs=5e-7)
+    # sa from the treatment column (cohort derived) equals sa from the cohort column
+    rc, out, _ = run(app, capsys, p, "--method", "sa", *BASE, "--treatment", "D", "--json")
+    d = json.loads(out)
+    ref = sun_abraham(mp, "lemp", "countyreal", "year", "first.treat")
+    assert d["estimate"] == pytest.approx(ref.estimate, rel=1e-12)
+    ev = pd.DataFrame(d["components"]["event"])
+    assert {"e", "att", "se"} <= set(ev.columns)
+    gt = pd.DataFrame(d["components"]["att_gt"])
+    assert {"group", "time", "att", "se"} <= set(gt.columns)
+
+
+@pytest.mark.parametrize("method", ["event", "bjs", "sa"])
+def test_staggered_methods_json(app, capsys, method):
+    rc, out, _ = run(app, capsys, MPDTA, "--method", method, *BASE, "--cohort", "first.treat", "--json")
+    assert rc == 0
+    d = json.loads(out)
+    assert d["method"] == method and np.isfinite(d["estimate"]) and d["se"] > 0
+    ev = pd.DataFrame(d["components"]["event"])
+    if method == "event":  # headline = average of post-period coefficients
+        post = ev[(ev["e"] >= 0)]
+        assert d["estimate"] == pytest.approx(post["att"].mean(), rel=1e-10)
+    if method == "bjs":
+        mp = pd.read_csv(MPDTA)
+        assert d["estimate"] == pytest.approx(
+            bjs_imputation(mp, "lemp", "countyreal", "year", "first.treat").estimate, rel=1e-12)
+
+
+def test_cs_dispatch(app, capsys):
+    pytest.importorskip("evaluering.estimators.cs")
+    rc, out, err = run(app, capsys, MPDTA, "--method", "cs", *BASE, "--cohort", "first.treat",
+                       "--aggregation", "dynamic", "--control", "notyet", "--json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["method"] == "cs" and "event" in d["components"]
+
+
+def test_did2x2_single_date_and_rejects_staggered(app, capsys, tmp_path):
+    mp = pd.read_csv(MPDTA)
+    one = mp[mp["first.treat"].isin([0, 2006])]
+    p = tmp_path / "one.csv"
+    one.to_csv(p, index=False)
+    rc, out, _ = run(app, capsys, p, "--method", "did2x2", *BASE, "--cohort", "first.treat", "--json")
+    assert rc == 0
+    g = (one["first.treat"] > 0).astype(int)
+    post = (one["year"] >= 2006).astype(int)
+    ref = did2x2(one.assign(g=g, post=post), "lemp", "g", "post", cluster="countyreal")
+    assert json.loads(out)["estimate"] == pytest.approx(ref.estimate, rel=1e-12)
+    rc, out, err = run(app, capsys, MPDTA, "--method", "did2x2", *BASE, "--cohort", "first.treat")
+    assert rc == 2 and "single treatment date" in err and out == ""
+
+
+def test_covariates_weights_cluster_passed_through(app, capsys, tmp_path):
+    mp = pd.read_csv(MPDTA)
+    rng = np.random.default_rng(0)
+    mp["x"] = rng.normal(size=len(mp))
+    mp["w"] = rng.uniform(0.5, 2, len(mp))
+    mp["state"] = mp["countyreal"] // 1000
+    p = tmp_path / "x.csv"
+    mp.to_csv(p, index=False)
+    rc, out, _ = run(app, capsys, p, "--method", "twfe", *BASE, "--cohort", "first.treat",
+                     "--covariates", "x", "--weights", "w", "--cluster", "state", "--json")
+    assert rc == 0
+    mp["D"] = ((mp["first.treat"] > 0) & (mp["year"] >= mp["first.treat"])).astype(float)
+    ref = twfe(mp, "lemp", "countyreal", "year", "D", covariates=["x"], weights="w", cluster="state")
+    d = json.loads(out)
+    assert d["estimate"] == pytest.approx(ref.estimate, rel=1e-12)
+    assert d["se"] == pytest.approx(ref.se, rel=1e-12)
+
+
+def test_bad_input_exit_2_one_line(app, capsys, tmp_path):
+    rc, out, err = run(app, capsys, tmp_path / "missing.csv", "--method", "twfe", *BASE, "--cohort", "g")
+    assert rc == 2 and "not found" in err and len(err.strip().splitlines()) == 1
+    rc, _, err = run(app, capsys, MPDTA, "--method", "twfe", *BASE, "--cohort", "nope")
+    assert rc == 2 and "nope" in err and len(err.strip().splitlines()) == 1
+    rc, _, err = run(app, capsys, MPDTA, "--method", "xyz", *BASE, "--cohort", "first.treat")
+    assert rc == 2 and "unknown method" in err
+    rc, _, err = run(app, capsys, MPDTA, "--method", "twfe", *BASE)
+    assert rc == 2 and "--cohort" in err
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\x00\x01garbage")
+    rc, _, err = run(app, capsys, bad, "--method", "twfe", *BASE, "--cohort", "first.treat")
+    assert rc == 2
+
+
+def test_readable_table(app, capsys):
+    rc, out, _ = run(app, capsys, MPDTA, "--method", "event", *BASE, "--cohort", "first.treat")
+    assert rc == 0 and "estimate" in out and "event" in out
