@@ -642,18 +642,17 @@ def _finalize(fit: _CSFit, agg: str, *, balance_e, min_e, max_e, bootstrap, n_bo
     tables = {}
     for name in order:
         sl = slice(offs[order.index(name)], offs[order.index(name) + 1])
-        tab = parts[name][0].copy().reset_index(drop=True)
-        tab["att"] = vals[sl]
-        tab["se"] = se[sl]
-        tab["ci_low"] = tab["att"] - z * tab["se"]
-        tab["ci_high"] = tab["att"] + z * tab["se"]
+        lab = parts[name][0]
+        cols = {c: lab[c].to_numpy() for c in lab.columns}
+        a, s_ = vals[sl], se[sl]
+        cols.update(att=a, se=s_, ci_low=a - z * s_, ci_high=a + z * s_)
         if name in crit:
-            tab["ucb_low"] = tab["att"] - crit[name] * tab["se"]
-            tab["ucb_high"] = tab["att"] + crit[name] * tab["se"]
-        tables[name] = tab
+            cols.update(ucb_low=a - crit[name] * s_, ucb_high=a + crit[name] * s_)
+        if name == "att_gt":
+            for c in ("base", "post", "n_treated", "n_control"):
+                cols[c] = fit.gt[c].to_numpy()
+        tables[name] = pd.DataFrame(cols)
     gt = fit.gt
-    extra = gt[["base", "post", "n_treated", "n_control"]].reset_index(drop=True)
-    tables["att_gt"] = pd.concat([tables["att_gt"], extra], axis=1)
 
     # Wald pre-test of parallel trends over the pre-treatment ATT(g,t)
     pre = np.flatnonzero((gt["tidx"] < gt["gidx"] - fit.options["anticipation"]).to_numpy()
