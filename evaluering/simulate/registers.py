@@ -67,7 +67,7 @@ import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -666,41 +666,40 @@ def _simulate_chunk(world: _World, seed: int, chunk_no: int, kom_idx: np.ndarray
     # ---- contacts
     kont = _contacts(rng, world, R)
 
-    pid = np.array([f"P{pid_offset + i + 1:07d}" for i in range(n)], dtype=object)
-    kk = world.codes_k
+    pid = pa.array([f"P{pid_offset + i + 1:07d}" for i in range(n)], pa.string())
+    kk = pa.array(list(world.codes_k), pa.string())
     start_d = R["start"].astype("int32") + _DAY0_EPOCH
     slut = R["exit"]
     cl = slut >= 0
     forl = pa.table({
-        "person_id": pa.array(pid[R["person"]], pa.string()),
-        "kommune_kode": pa.array(kk[R["muni"]], pa.string()),
-        "ydelsesgruppe": pa.array(np.array(P.GROUPS, dtype=object)[R["grp"]], pa.string()),
+        "person_id": _dict_col(R["person"], pid),
+        "kommune_kode": _dict_col(R["muni"], kk),
+        "ydelsesgruppe": _dict_col(R["grp"], P.GROUPS),
         "start_dato": pa.array(start_d, pa.date32()),
         "slut_dato": pa.array((slut + _DAY0_EPOCH).astype("int32"), pa.date32(), mask=~cl),
-        "afgang": pa.array(_AFGANG_OF_RISK[R["cause"].clip(0)], pa.string(), mask=~cl),
-        "koen": pa.array(np.where(kvinde, "K", "M")[R["person"]], pa.string()),
+        "afgang": _dict_col(R["cause"].clip(0), _AFGANG_OF_RISK.tolist(), mask=~cl),
+        "koen": _dict_col(kvinde[R["person"]].astype(np.int8), ["M", "K"]),
         "foedselsaar": pa.array(foedselsaar[R["person"]].astype("int16"), pa.int16()),
-        "herkomst": pa.array(_HERK[herk[R["person"]]], pa.string()),
-        "uddannelse": pa.array(_UDD[udd[R["person"]]], pa.string()),
+        "herkomst": _dict_col(herk[R["person"]], contract.HERKOMST),
+        "uddannelse": _dict_col(udd[R["person"]], contract.UDDANNELSE),
     })
+    ks = kont["spell"]
     kont_tab = pa.table({
-        "person_id": pa.array(pid[R["person"][kont["spell"]]], pa.string()),
-        "kommune_kode": pa.array(kk[R["muni"][kont["spell"]]], pa.string()),
+        "person_id": _dict_col(R["person"][ks], pid),
+        "kommune_kode": _dict_col(R["muni"][ks], kk),
         "dato": pa.array((kont["day"] + _DAY0_EPOCH).astype("int32"), pa.date32()),
-        "type": pa.array(kont["type"], pa.string()),
-        "kanal": pa.array(kont["kanal"], pa.string()),
-        "attest": pa.array(kont["attest"], pa.string()),
+        "type": _dict_col(kont["type"], _TYPES),
+        "kanal": _dict_col((kont["kanal"] - 1).clip(0), _KANALER, mask=kont["kanal"] == 0),
+        "attest": _dict_col((kont["attest"] - 1).clip(0), _ATTESTS, mask=kont["attest"] == 0),
         # NaN -> null (missing), not a NaN value
         "minutter": pa.array(kont["minutter"], pa.float64(), from_pandas=True),
         "udgift_kr": pa.array(kont["udgift_kr"], pa.float64(), from_pandas=True),
     })
     dictionary = pa.array(world.codes, pa.string())
-    cols = {"person_id": pa.array(pid, pa.string())}
+    cols = {"person_id": pid}
     for j, name in enumerate(week_columns()):
         c = mat[:, j]
-        empty = c == 0
-        ind = pa.array((c.astype(np.int32) - 1).clip(0), pa.int32(), mask=empty)
-        cols[name] = pa.DictionaryArray.from_arrays(ind, dictionary).cast(pa.string())
+        cols[name] = _dict_col((c.astype(np.int32) - 1).clip(0), dictionary, mask=c == 0)
     uge = pa.table(cols)
     del mat
     return _ChunkOut(forl, kont_tab, uge, truth, n_truth)
@@ -709,7 +708,13 @@ def _simulate_chunk(world: _World, seed: int, chunk_no: int, kom_idx: np.ndarray
 _DAY0_EPOCH = (DAY0 - dt.date(1970, 1, 1)).days
 
 
+_TYPES = ("samtale", "laegeattest", "rehabiliteringsteam", "tilbud")
+_ATTESTS = ("LAE285", "LAE125", "LAE265")                  # codes 1, 2, 3 (0 = none)
+_KANALER = ("fysisk", "telefon", "video", "digital")       # codes 1..4 (0 = none)
+
+
 def _contacts(rng: np.random.Generator, world: _World, R: dict) -> dict[str, np.ndarray]:
+    """Contacts of the spells in ``R`` as integer-coded arrays (see _TYPES/_ATTESTS/_KANALER)."""
     ns = R["person"].size
     start = R["start"]
     closed = R["exit"] >= 0
@@ -727,65 +732,63 @@ def _contacts(rng: np.random.Generator, world: _World, R: dict) -> dict[str, np.
             eff[e, 2] += mult[2]
     rates = _contact_rates(world, R["muni"], R["grp"], start.astype(float), eff)
     parts = []
-    for typ, key, attest in (("samtale", "samtale", None), ("laegeattest", "lae285", "LAE285"),
-                             ("laegeattest", "lae125", "LAE125"),
-                             ("rehabiliteringsteam", "rehab", None),
-                             ("tilbud", "tilbud", None)):
+    for typ, key, attest in ((0, "samtale", 0), (1, "lae285", 1), (1, "lae125", 2),
+                             (2, "rehab", 0), (3, "tilbud", 0)):
         cnt = rng.poisson(rates[key] * days / 7.0)
         spell = np.repeat(np.arange(ns), cnt)
         day = start[spell] + np.floor(rng.random(spell.size) * days[spell]).astype(np.int64)
         parts.append((typ, attest, spell, day))
-        if typ == "rehabiliteringsteam":  # every team case comes with an LÆ 265 certificate
-            parts.append(("laegeattest", "LAE265", spell, day))
+        if typ == 2:  # every team case comes with an LÆ 265 certificate
+            parts.append((1, 3, spell, day))
     spell = np.concatenate([p[2] for p in parts])
     day = np.concatenate([p[3] for p in parts])
-    typ = np.concatenate([np.full(p[2].size, p[0], dtype=object) for p in parts])
-    attest = np.concatenate([np.full(p[2].size, p[1], dtype=object) for p in parts])
+    typ = np.concatenate([np.full(p[2].size, p[0], np.int8) for p in parts])
+    attest = np.concatenate([np.full(p[2].size, p[1], np.int8) for p in parts])
     nc = spell.size
-    kanal = np.full(nc, None, dtype=object)
-    is_s = typ == "samtale"
+    kanal = np.zeros(nc, np.int8)
+    is_s = typ == 0
     u = rng.random(nc)
     fys = is_s & (u < rates["p_fysisk"][spell])
-    kanal[fys] = "fysisk"
+    kanal[fys] = 1
     other = is_s & ~fys
     u2 = rng.random(nc)
     cum = np.cumsum([s for _, s in P.KANAL_OVRIGE])
-    names = np.array([c for c, _ in P.KANAL_OVRIGE], dtype=object)
-    kanal[other] = names[np.searchsorted(cum, u2[other] * cum[-1], side="right").clip(0, 2)]
-    mean_min = np.zeros(nc)
-    for c in ("fysisk", "telefon", "video", "digital"):
-        mean_min[kanal == c] = P.MINUTTER[c]
-    for t in ("laegeattest", "rehabiliteringsteam", "tilbud"):
-        mean_min[typ == t] = P.MINUTTER[t]
+    assert tuple(c for c, _ in P.KANAL_OVRIGE) == _KANALER[1:]
+    kanal[other] = 2 + np.searchsorted(cum, u2[other] * cum[-1], side="right").clip(0, 2)
+    mean_by_kanal = np.array([0.0] + [P.MINUTTER[c] for c in _KANALER])
+    mean_by_type = np.array([0.0] + [P.MINUTTER[t] for t in _TYPES[1:]])
+    mean_min = np.where(is_s, mean_by_kanal[kanal], mean_by_type[typ])
     minutter = np.round(rng.gamma(P.MINUTTER_SHAPE, 1.0 / P.MINUTTER_SHAPE, nc) * mean_min
                         * rates["min_factor"][spell])
     minutter[~world.records_minutes[R["muni"][spell]]] = np.nan
-    udgift = np.full(nc, np.nan)
-    for a in ("LAE285", "LAE125", "LAE265"):
-        udgift[attest == a] = P.GEBYR[a]
-    tb = typ == "tilbud"
+    fee = np.array([np.nan] + [P.GEBYR[a] for a in _ATTESTS])
+    udgift = fee[attest]
+    tb = typ == 3
     udgift[tb] = np.round(rng.gamma(2.0, P.TILBUD_UDGIFT_MEAN / 2.0, int(tb.sum())))
     # at most one identical contact per person and day (an exact duplicate row would be
     # rejected by ingest as 'dublet')
-    order = np.lexsort((udgift, minutter, kanal.astype(str), attest.astype(str),
-                        typ.astype(str), day, R["person"][spell]))
-    key = np.stack([R["person"][spell][order], day[order]], axis=1)
+    person = R["person"][spell]
+    mkey = np.nan_to_num(minutter, nan=-1.0)
+    ukey = np.nan_to_num(udgift, nan=-1.0)
+    order = np.lexsort((ukey, mkey, kanal, attest, typ, day, person))
     same = np.zeros(nc, bool)
     if nc > 1:
-        same[1:] = ((key[1:] == key[:-1]).all(axis=1)
-                    & (typ[order][1:] == typ[order][:-1])
-                    & (kanal[order][1:] == kanal[order][:-1])
-                    & (attest[order][1:] == attest[order][:-1])
-                    & _eq_nan(minutter[order][1:], minutter[order][:-1])
-                    & _eq_nan(udgift[order][1:], udgift[order][:-1]))
+        a, b = order[1:], order[:-1]
+        same[1:] = ((person[a] == person[b]) & (day[a] == day[b]) & (typ[a] == typ[b])
+                    & (kanal[a] == kanal[b]) & (attest[a] == attest[b])
+                    & (mkey[a] == mkey[b]) & (ukey[a] == ukey[b]))
     order = order[~same]
     return {"spell": spell[order], "day": day[order], "type": typ[order],
             "kanal": kanal[order], "attest": attest[order], "minutter": minutter[order],
             "udgift_kr": udgift[order]}
 
 
-def _eq_nan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (a == b) | (np.isnan(a) & np.isnan(b))
+def _dict_col(indices: np.ndarray, dictionary: Sequence[str] | pa.Array,
+              mask: np.ndarray | None = None) -> pa.DictionaryArray:
+    """A dictionary-encoded text column (written to Parquet as plain text)."""
+    d = dictionary if isinstance(dictionary, pa.Array) else pa.array(list(dictionary), pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(indices.astype(np.int32), pa.int32(),
+                                                   mask=mask), d)
 
 
 # --------------------------------------------------------------------------- writing
@@ -799,9 +802,13 @@ class _Writer:
     def write(self, table: pa.Table) -> None:
         if self.fmt == "parquet":
             if self._pq is None:
-                self._pq = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+                # dictionary-encoded text columns are read back as plain text
+                self._pq = pq.ParquetWriter(self.path, table.schema, compression="zstd",
+                                            store_schema=False)
             self._pq.write_table(table, row_group_size=max(1, table.num_rows))
         else:
+            table = pa.table({n: (c.cast(pa.string()) if pa.types.is_dictionary(c.type) else c)
+                              for n, c in zip(table.column_names, table.columns)})
             if self._fh is None:
                 self._fh = open(self.path, "wb")
                 self._csv = pacsv.CSVWriter(self._fh, table.schema,
