@@ -129,7 +129,8 @@ class SparkEngine:
         if spark is None:
             builder = (SparkSession.builder.master("local[2]").appName("evaluering")
                        .config("spark.sql.session.timeZone", "UTC")
-                       .config("spark.sql.shuffle.partitions", "4")
+                       .config("spark.sql.shuffle.partitions", "2")
+                       .config("spark.default.parallelism", "2")
                        .config("spark.ui.enabled", "false")
                        .config("spark.sql.ansi.enabled", "false"))
             if memory_limit:

@@ -41,6 +41,8 @@ def version() -> None:
 
 # Modules under evaluering/cli/ that expose register(app); add a line per area.
 _COMMAND_MODULES: tuple[str, ...] = (
+    "build",
+    "estimate",
     "ingest",
     "simulate",
 )

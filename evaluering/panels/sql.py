@@ -45,33 +45,48 @@ def panel_sql(periode: str, data_end: dt.date) -> str:
     nr = f"start_{periode}_nr"
     slut_nr = (f"CAST(YEAR(s.slut_dato) * 12 + MONTH(s.slut_dato) - 1 AS INTEGER)" if periode == "maaned"
                else f"CAST(YEAR(s.slut_dato) * 4 + QUARTER(s.slut_dato) - 1 AS INTEGER)")
-    outs = []
+    # Two-level aggregation: first per cell x person (so that person counts need no
+    # COUNT(DISTINCT)), then per cell. Each entry: (per-person expression, name, kind) with
+    # kind "count" (summed as BIGINT), "sum" (summed as DOUBLE) or "personer" (persons with
+    # a positive per-person count of the named column).
+    lv: list[tuple[str, str, str]] = [("COUNT(*)", "forloeb_startet", "count")]
     for o, a in PANEL_OUTCOMES:
-        outs += [f"SUM(CAST({a}.{o} AS DOUBLE)) AS {o}_sum",
-                 f"COUNT({a}.{o}) AS {o}_n",
-                 f"COUNT(DISTINCT CASE WHEN {a}.{o} IS NOT NULL THEN s.person_id END) AS {o}_personer"]
-    outs += [f"SUM(CAST(r.{c} AS DOUBLE)) AS {c}_sum" for c in PANEL_SUMS]
-    outs += [
-        "COUNT(CASE WHEN t.status = 'job' THEN 1 END) AS hazard_job_haendelser",
-        "SUM(CASE WHEN t.varighed_uger IS NULL THEN 0 ELSE t.varighed_uger + 1 END) AS hazard_job_risikouger",
-        "COUNT(CASE WHEN t.varighed_uger IS NOT NULL THEN 1 END) AS hazard_job_n",
-        "COUNT(DISTINCT CASE WHEN t.varighed_uger IS NOT NULL THEN s.person_id END) AS hazard_job_personer",
-        "COUNT(CASE WHEN t.forsoeg_eksponeret <> '' THEN 1 END) AS forloeb_eksponeret",
-        "COUNT(CASE WHEN t.status = 'job' THEN 1 END) AS n_job",
-        "COUNT(CASE WHEN t.status = 'uddannelse' THEN 1 END) AS n_uddannelse",
-        "COUNT(CASE WHEN t.status = 'censureret' THEN 1 END) AS n_censureret",
-        "SUM(CAST(YEAR(s.start_dato) - s.foedselsaar AS DOUBLE)) AS alder_sum",
-        "COUNT(CASE WHEN s.koen = 'K' THEN 1 END) AS n_kvinder",
-        "COUNT(CASE WHEN s.koen = 'M' THEN 1 END) AS n_maend",
+        lv += [(f"SUM(CAST({a}.{o} AS DOUBLE))", f"{o}_sum", "sum"),
+               (f"COUNT({a}.{o})", f"{o}_n", "count"),
+               (f"{o}_n", f"{o}_personer", "personer")]
+    lv += [(f"SUM(CAST(r.{c} AS DOUBLE))", f"{c}_sum", "sum") for c in PANEL_SUMS]
+    lv += [
+        ("COUNT(CASE WHEN t.status = 'job' THEN 1 END)", "hazard_job_haendelser", "count"),
+        ("SUM(CASE WHEN t.varighed_uger IS NULL THEN 0 ELSE t.varighed_uger + 1 END)",
+         "hazard_job_risikouger", "count"),
+        ("COUNT(CASE WHEN t.varighed_uger IS NOT NULL THEN 1 END)", "hazard_job_n", "count"),
+        ("hazard_job_n", "hazard_job_personer", "personer"),
+        ("COUNT(CASE WHEN t.forsoeg_eksponeret <> '' THEN 1 END)", "forloeb_eksponeret", "count"),
+        ("COUNT(CASE WHEN t.status = 'job' THEN 1 END)", "n_job", "count"),
+        ("COUNT(CASE WHEN t.status = 'uddannelse' THEN 1 END)", "n_uddannelse", "count"),
+        ("COUNT(CASE WHEN t.status = 'censureret' THEN 1 END)", "n_censureret", "count"),
+        ("SUM(CAST(YEAR(s.start_dato) - s.foedselsaar AS DOUBLE))", "alder_sum", "sum"),
+        ("COUNT(CASE WHEN s.koen = 'K' THEN 1 END)", "n_kvinder", "count"),
+        ("COUNT(CASE WHEN s.koen = 'M' THEN 1 END)", "n_maend", "count"),
     ]
-    outs += [f"COUNT(CASE WHEN s.herkomst = '{h}' THEN 1 END) AS n_herkomst_{h}" for h in contract.HERKOMST]
-    outs += ["COUNT(CASE WHEN s.herkomst IS NULL THEN 1 END) AS n_herkomst_ukendt"]
-    outs += [f"COUNT(CASE WHEN s.uddannelse = '{u}' THEN 1 END) AS n_uddannelse_{u}"
-             for u in contract.UDDANNELSE]
-    outs += ["COUNT(CASE WHEN s.uddannelse IS NULL THEN 1 END) AS n_uddannelse_ukendt"]
-    flow_cols = ",\n           ".join(outs)
-
-    flow_names = [line.rsplit(" AS ", 1)[1] for line in outs]
+    lv += [(f"COUNT(CASE WHEN s.herkomst = '{h}' THEN 1 END)", f"n_herkomst_{h}", "count")
+           for h in contract.HERKOMST]
+    lv += [("COUNT(CASE WHEN s.herkomst IS NULL THEN 1 END)", "n_herkomst_ukendt", "count")]
+    lv += [(f"COUNT(CASE WHEN s.uddannelse = '{u}' THEN 1 END)", f"n_uddannelse_{u}", "count")
+           for u in contract.UDDANNELSE]
+    lv += [("COUNT(CASE WHEN s.uddannelse IS NULL THEN 1 END)", "n_uddannelse_ukendt", "count")]
+    level1 = ",\n           ".join(f"{e} AS {n}" for e, n, k in lv if k != "personer")
+    level2 = []
+    for e, n, k in lv:
+        if k == "count":
+            level2.append(f"CAST(SUM(pp.{n}) AS BIGINT) AS {n}")
+        elif k == "sum":
+            level2.append(f"SUM(pp.{n}) AS {n}")
+        else:
+            level2.append(f"COUNT(CASE WHEN pp.{e} > 0 THEN 1 END) AS {n}")
+    flow_cols = ",\n           ".join(level2)
+    flow_names = [n for _, n, _ in lv if n != "forloeb_startet"]
+    outs = flow_names
     mean_cols = [f"CASE WHEN fl.{o}_n > 0 THEN fl.{o}_sum / fl.{o}_n ELSE NULL END AS {o}"
                  for o, _ in PANEL_OUTCOMES]
     mean_cols += [
@@ -91,32 +106,43 @@ def panel_sql(periode: str, data_end: dt.date) -> str:
     mean_select = ",\n       ".join(mean_cols)
 
     return f"""
-WITH fl AS (
-    SELECT s.kommune_kode, s.ydelsesgruppe, s.{nr} AS periode_nr,
-           COUNT(*) AS forloeb_startet,
-           COUNT(DISTINCT s.person_id) AS personer_startet,
-           {flow_cols}
+WITH pp AS (
+    SELECT s.kommune_kode, s.ydelsesgruppe, s.{nr} AS periode_nr, s.person_id,
+           {level1}
     FROM sp s
     JOIN tid_til_job t ON t.spell_id = s.spell_id
     JOIN ressourcer r ON r.spell_id = s.spell_id
-    GROUP BY s.kommune_kode, s.ydelsesgruppe, s.{nr}
-), af AS (
-    SELECT s.kommune_kode, s.ydelsesgruppe, {slut_nr} AS periode_nr,
-           COUNT(*) AS forloeb_afsluttet, COUNT(DISTINCT s.person_id) AS personer_afsluttet
+    GROUP BY s.kommune_kode, s.ydelsesgruppe, s.{nr}, s.person_id
+), fl AS (
+    SELECT pp.kommune_kode, pp.ydelsesgruppe, pp.periode_nr,
+           COUNT(*) AS personer_startet,
+           {flow_cols}
+    FROM pp
+    GROUP BY pp.kommune_kode, pp.ydelsesgruppe, pp.periode_nr
+), af1 AS (
+    SELECT s.kommune_kode, s.ydelsesgruppe, {slut_nr} AS periode_nr, s.person_id, COUNT(*) AS n
     FROM sp s WHERE s.slut_dato IS NOT NULL AND s.slut_dato <= {de}
-    GROUP BY s.kommune_kode, s.ydelsesgruppe, {slut_nr}
-), bs AS (
-    SELECT s.kommune_kode, s.ydelsesgruppe, p.periode_nr,
-           COUNT(CASE WHEN s.slut_dato IS NULL OR s.slut_dato > p.til THEN 1 END) AS forloeb_aabne,
-           COUNT(DISTINCT s.person_id) AS personer_paa_ydelse,
+    GROUP BY s.kommune_kode, s.ydelsesgruppe, {slut_nr}, s.person_id
+), af AS (
+    SELECT kommune_kode, ydelsesgruppe, periode_nr,
+           CAST(SUM(n) AS BIGINT) AS forloeb_afsluttet, COUNT(*) AS personer_afsluttet
+    FROM af1 GROUP BY kommune_kode, ydelsesgruppe, periode_nr
+), bs1 AS (
+    SELECT s.kommune_kode, s.ydelsesgruppe, p.periode_nr, s.person_id,
+           COUNT(CASE WHEN s.slut_dato IS NULL OR s.slut_dato > p.til THEN 1 END) AS aabne,
            SUM(DATE_DIFF('day', GREATEST(s.start_dato, p.fra),
-                         LEAST(COALESCE(s.slut_dato, {de}), p.til)) + 1) AS dage_paa_ydelse,
+                         LEAST(COALESCE(s.slut_dato, {de}), p.til)) + 1) AS dage,
            SUM(CAST(DATE_DIFF('day', GREATEST(s.start_dato, p.fra),
                               LEAST(COALESCE(s.slut_dato, {de}), p.til)) + 1 AS DOUBLE) / p.dage)
-               AS helaarspersoner
+               AS hel
     FROM sp s JOIN perioder_{periode} p
       ON s.start_dato <= p.til AND COALESCE(s.slut_dato, {de}) >= p.fra
-    GROUP BY s.kommune_kode, s.ydelsesgruppe, p.periode_nr
+    GROUP BY s.kommune_kode, s.ydelsesgruppe, p.periode_nr, s.person_id
+), bs AS (
+    SELECT kommune_kode, ydelsesgruppe, periode_nr,
+           CAST(SUM(aabne) AS BIGINT) AS forloeb_aabne, COUNT(*) AS personer_paa_ydelse,
+           CAST(SUM(dage) AS BIGINT) AS dage_paa_ydelse, SUM(hel) AS helaarspersoner
+    FROM bs1 GROUP BY kommune_kode, ydelsesgruppe, periode_nr
 ), noegler AS (
     SELECT kommune_kode, ydelsesgruppe, periode_nr FROM fl
     UNION SELECT kommune_kode, ydelsesgruppe, periode_nr FROM af
