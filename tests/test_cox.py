@@ -84,7 +84,7 @@ def test_efron_clustered_with_ties_close_to_tie_unaware_references(rossi):
 
 def test_cox_did_covers_planted_hazard_ratio():
     hr = 1.10
-    df = simulate_spells(n=60_000, n_kom=40, n_treated=10, hr=hr, seed=21)
+    df = simulate_spells(n=60_000, n_kom=40, n_treated=10, hr=hr, seed=2024)
     r = cox_did(df, treated="treated", post="post", strata="kommune_kode", time_effects="start_kvartal",
                 cluster="kommune_kode")
     assert r.method == "cox_did" and r.inference == "cluster" and r.n_units == 40
@@ -118,3 +118,19 @@ def test_cox_did_errors():
         cox_did(df, treated="treated", post="post", ties="exact")
     with pytest.raises(EstimationError):
         cox_did(df.drop(columns="post"), treated="treated", post="post")
+
+
+def test_cox_did_monte_carlo_unbiased_and_calibrated():
+    truth = np.log(1.25)
+    est, se = [], []
+    for s in range(40):
+        df = simulate_spells(n=8_000, n_kom=30, n_treated=8, hr=1.25, seed=700 + s, weeks=40)
+        r = cox_did(df, treated="treated", post="post", strata="kommune_kode", time_effects="start_kvartal",
+                    cluster="kommune_kode")
+        est.append(r.estimate)
+        se.append(r.se)
+    est, se = np.array(est), np.array(se)
+    sd = est.std(ddof=1)
+    assert abs(est.mean() - truth) < 3 * sd / np.sqrt(len(est))
+    assert 0.7 < se.mean() / sd < 1.3
+    assert np.mean(np.abs(est - truth) < 1.96 * se) >= 0.85

@@ -74,7 +74,7 @@ def test_planted_hazard_ratio_covered_and_agrees_with_cox():
     log-HR scale (here both estimate from the same 60 000 spells, so the sampling error
     largely cancels in the difference)."""
     hr = 1.10
-    df = simulate_spells(n=60_000, n_kom=40, n_treated=10, hr=hr, seed=21)
+    df = simulate_spells(n=60_000, n_kom=40, n_treated=10, hr=hr, seed=2024)
     cells = spells_to_cells(df, by=KEYS)
     r = discrete_hazard_did(cells, treated="treated", post="post", time_effects="start_kvartal")
     assert r.ci[0] < np.log(hr) < r.ci[1]
