@@ -280,3 +280,22 @@ def test_csv_format(tmp_path):
     u = pd.read_csv(out / "ugestatus.csv", dtype=str)
     assert list(u.columns) == ["person_id"] + week_columns()
 
+
+
+def test_cli_simulate_with_effects_file(tmp_path):
+    from evaluering.cli import main
+
+    eff = tmp_path / "eff.toml"
+    eff.write_text('[samtaler-forsikrede]\nhazard_job = 1.3\n', encoding="utf-8")
+    out = tmp_path / "raw" / "cli"
+    assert main(["simulate", "--out", str(out), "--seed", "1", "--effects", str(eff)]) == 0
+    s = json.loads((out / "sandhed.json").read_text(encoding="utf-8"))
+    assert s["forsoeg"]["samtaler-forsikrede"]["effekt"]["hazard_job"] == 1.3
+    assert s["forsoeg"]["rehabiliteringsteam"]["parametre"]["rehab"] == 1.0
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[ukendt-forsoeg]\nhazard_job = 1.3\n', encoding="utf-8")
+    assert main(["simulate", "--out", str(tmp_path / "x"), "--effects", str(bad)]) == 2
+    assert main(["simulate", "--out", str(tmp_path / "x"), "--scale", "huge"]) == 2
+    assert not (tmp_path / "x").exists()
+    assert main(["simulate", "--out", str(tmp_path / "n"), "--no-effect", "--format", "csv"]) == 0
+    assert (tmp_path / "n" / "forloeb.csv").exists()

@@ -119,7 +119,9 @@ TRUTH_DEFINITIONS = {
                   "re-simulates the spell with the same random numbers and no effect",
     "hazard_job": "hazard ratio: the planted multiplier of the weekly hazard of exit to "
                   "self-support (afgang job or andet); cause-specific, proportional over "
-                  "duration and calendar time",
+                  "duration and calendar time, conditional on the spell's covariates, "
+                  "municipality and calendar week (a marginal hazard ratio that ignores them "
+                  "differs slightly: hazard ratios are non-collapsible)",
     "job_X_uger": "percentage points: share of spells whose exit to self-support (afgang job "
                   "or andet) happens within X weeks, X counted in ISO weeks as in the weekly "
                   "register (first self-supporting week - first spell week <= X); exits to "
@@ -856,8 +858,8 @@ def simulate(out_dir: str | os.PathLike, scale: str = "small", seed: int = 0,
         :func:`evaluering.simulate.corrupt_copy`).
     fmt: ``"parquet"`` (default) or ``"csv"`` for the three registers.
     n_persons: override the scale's number of persons.
-    chunk_persons: persons per chunk (memory ∝ chunk size; files do not depend on it only
-        when it is unchanged, so keep the default for reproducible files).
+    chunk_persons: persons per chunk (peak memory grows with it). The random streams are
+        per chunk, so the files depend on it: keep the default for reproducible files.
     """
     if scale not in SCALES and n_persons is None:
         raise InputError(f"unknown scale '{scale}'", expected="small, medium or national")
