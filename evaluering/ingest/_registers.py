@@ -103,21 +103,25 @@ def make_layout(src: SourceFile) -> Layout:
 
 
 def build_cols(con, lay: Layout) -> None:
+    """Normalise every field once (list_transform: a macro per column is slow to bind when
+    there are hundreds of columns), then pick the columns by position."""
     r = lay.register
     items = ["row_number() OVER (ORDER BY _line) AS _row", "_line", "_shape_ok", "_f"]
     if lay.layout == "wide":
-        items.append(f"nz(_f[{lay.columns['person_id']}]) AS person_id")
-        cells = ", ".join(f"nz(_f[{i}])" for _, i, _ in lay.wide_cols)
-        items.append(f"[{cells}]::VARCHAR[] AS _cells")
+        items.append(f"_n[{lay.columns['person_id']}] AS person_id")
+        pos = "[" + ", ".join(str(i) for _, i, _ in lay.wide_cols) + "]"
+        items.append(f"list_select(_n, {pos})::VARCHAR[] AS _cells")
     else:
         for c, _ in contract.RAW_COLUMNS[r]:
             if c in lay.columns:
-                items.append(f"nz(_f[{lay.columns[c]}]) AS {q(c)}")
+                items.append(f"_n[{lay.columns[c]}] AS {q(c)}")
             else:
                 items.append(f"NULL::VARCHAR AS {q(c)}")
         for c, i in lay.extras.items():
-            items.append(f"nz(_f[{i}]) AS {q(c)}")
-    con.execute(f"CREATE TABLE cols_{r} AS SELECT {', '.join(items)} FROM rows_{r} ORDER BY _line")
+            items.append(f"_n[{i}] AS {q(c)}")
+    con.execute(f"""CREATE TABLE cols_{r} AS SELECT {', '.join(items)}
+                    FROM (SELECT *, list_transform(_f, lambda x: nz(x)) AS _n FROM rows_{r})
+                    ORDER BY _line""")
     con.execute(f"DROP TABLE rows_{r}")
 
 
@@ -154,7 +158,7 @@ def _reasons_expr(conds: list[tuple[str, str]]) -> str:
 def _other_cpr(cols: list[str]) -> str:
     if not cols:
         return "false"
-    return " OR ".join(f"has_cpr({q(c)})" for c in cols)
+    return f"list_bool_or(list_transform([{', '.join(q(c) for c in cols)}], lambda x: has_cpr(x)))"
 
 
 def build_chk(con, lay: Layout, koder: dict[str, str] | None) -> None:

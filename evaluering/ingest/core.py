@@ -402,22 +402,23 @@ def _accepted_queries(r: str, lay) -> list[tuple[str, str, pa.Schema]]:
 
 
 def _quarantine_query(r: str, src, lay) -> tuple[str, pa.Schema]:
-    items, fields = [], []
+    """Quarantined rows as text, every value masked if it holds a CPR-shaped number."""
+    fields = []
     if lay.layout == "wide":
-        items.append("mask(person_id) AS person_id")
-        fields.append(("person_id", pa.string()))
-        for k, (name, _, _) in enumerate(lay.wide_cols, start=1):
-            items.append(f"mask(_cells[{k}]) AS {q(name)}")
-            fields.append((name, pa.string()))
+        names = ["person_id"] + [n for n, _, _ in lay.wide_cols]
+        values = "list_prepend(person_id, _cells)"
     else:
-        for c in lay.present:
-            items.append(f"mask({q(c)}) AS {q(c)}")
-            fields.append((c, pa.string()))
+        names = list(lay.present)
+        values = "[" + ", ".join(q(c) for c in names) + "]::VARCHAR[]"
+    items = [f"_m[{k}] AS {q(n)}" for k, n in enumerate(names, start=1)]
+    fields = [(n, pa.string()) for n in names]
     items += [f"{lit(src.path.name)} AS source_file", "_line AS source_line",
               "_reasons AS reasons"]
     fields += [("source_file", pa.string()), ("source_line", pa.int64()),
                ("reasons", pa.list_(pa.string()))]
-    sql = f"SELECT {', '.join(items)} FROM chk_{r} WHERE len(_reasons) > 0 ORDER BY _line"
+    sql = (f"SELECT {', '.join(items)} FROM (SELECT _line, _reasons, "
+           f"list_transform({values}, lambda x: mask(x)) AS _m FROM chk_{r} "
+           f"WHERE len(_reasons) > 0) ORDER BY _line")
     return sql, pa.schema(fields)
 
 
