@@ -87,3 +87,10 @@ def test_ingest_quarantines_exactly_the_ground_truth(pair, tmp_path):
         want = {(int(l), r) for l, r in zip(truth.loc[truth.register == reg, "source_line"],
                                              truth.loc[truth.register == reg, "reasons"])}
         assert got == want, reg
+
+
+def test_simulate_corrupt_flag_writes_sibling(tmp_path):
+    out = simulate(tmp_path / "s", n_persons=300, seed=1, corrupt=True)
+    k = tmp_path / "s-korrupt"
+    assert (out / "forloeb.parquet").exists()
+    assert (k / "forloeb.csv").exists() and (k / GROUND_TRUTH_FILE).exists()
