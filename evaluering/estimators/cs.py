@@ -239,39 +239,43 @@ def _estimate_att_gt(data, y, unit, time, cohort, *, covariates, control, base_p
     yv = pd.to_numeric(df[y], errors="coerce").to_numpy(dtype=float)
     if not np.isfinite(yv).all():
         raise EstimationError(f"outcome column '{y}' has non-numeric or infinite values")
-    times = np.unique(tv)
+    ti, times = pd.factorize(tv, sort=True)  # hash-based: no sort of the long column
+    ti = ti.astype(np.int64)
+    times = np.asarray(times, dtype=float)
     if np.all(times == np.round(times)) and np.abs(times).max() < 2**53:
         times = times.astype(np.int64)
     T = len(times)
     if T < 2:
         raise EstimationError("need at least two time periods")
-    ti = np.searchsorted(times, tv)
 
     # cohorts -> period index; never treated -> _NEVER_IDX; treated before the data -> -1
-    G = normalise_cohort(df[cohort], df[time]).to_numpy(dtype=float)
-    fin = np.isfinite(G)
-    gi = np.full(len(G), _NEVER_IDX, dtype=np.int64)
-    pos = np.searchsorted(times, G[fin])
-    exact = (pos < T) & (times[np.minimum(pos, T - 1)] == G[fin])
-    early = G[fin] < times[0]
+    # (mapped on the distinct cohort values only)
+    c_codes, c_uniq = pd.factorize(df[cohort], use_na_sentinel=False)
+    Gu = normalise_cohort(pd.Series(c_uniq), pd.Series([times.max()])).to_numpy(dtype=float)
+    fin = np.isfinite(Gu)
+    gi_u = np.full(len(Gu), _NEVER_IDX, dtype=np.int64)
+    pos = np.searchsorted(times, Gu[fin])
+    exact = (pos < T) & (times[np.minimum(pos, T - 1)] == Gu[fin])
+    early = Gu[fin] < times[0]
     if np.any(~exact & ~early):
-        bad = sorted(set(G[fin][~exact & ~early].tolist()))[:5]
+        bad = sorted(set(Gu[fin][~exact & ~early].tolist()))[:5]
         raise EstimationError(f"cohort value(s) {bad} in '{cohort}' are not observed periods of '{time}'")
-    gi[fin] = np.where(early, -1, pos)
+    gi_u[fin] = np.where(early, -1, pos)
+    gi = gi_u[c_codes]
+    del c_codes
 
     if weights is not None:
         wv = pd.to_numeric(df[weights], errors="coerce").to_numpy(dtype=float)
         if not np.isfinite(wv).all() or (wv < 0).any():
             raise EstimationError(f"weights column '{weights}' must be finite and non-negative")
     else:
-        wv = np.ones(len(df))
+        wv = None
     cl_codes = pd.factorize(df[cluster])[0] if cluster is not None else None
     Xv = (df[covs].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
           if covs else np.zeros((len(df), 0)))
     if covs and not np.isfinite(Xv).all():
         raise EstimationError(f"covariates {covs} have non-numeric or infinite values")
 
-    early_row = gi - anticipation <= 0  # no pre-treatment period
     if panel:
         ucode, uniques = pd.factorize(df[unit])
         nu = len(uniques)
@@ -288,12 +292,14 @@ def _estimate_att_gt(data, y, unit, time, cohort, *, covariates, control, base_p
                 col = {"cohort": cohort, "weights": weights, "cluster": cluster}[name]
                 raise EstimationError(f"column '{col}' must be constant within each unit")
             unit_attr[name] = u
-        Yw = np.full((nu, T), np.nan)
-        Yw[ucode, ti] = yv
+        Yw = np.full(nu * T, np.nan)
+        Yw[key] = yv
+        Yw = Yw.reshape(nu, T)
         Xw = None
         if covs:
-            Xw = np.full((nu, T, len(covs)), np.nan)
-            Xw[ucode, ti] = Xv
+            Xw = np.full((nu * T, len(covs)), np.nan)
+            Xw[key] = Xv
+            Xw = Xw.reshape(nu, T, len(covs))
         u_gi = unit_attr["cohort"]
         u_early = u_gi - anticipation <= 0
         if u_early.any():
@@ -305,7 +311,7 @@ def _estimate_att_gt(data, y, unit, time, cohort, *, covariates, control, base_p
                             "(balanced panel; use panel=False with cluster=unit to keep them)")
         keep = ~u_early & ~incomplete
         row_gi = u_gi[keep]
-        row_w = unit_attr["weights"][keep]
+        row_w = unit_attr["weights"][keep] if wv is not None else np.ones(int(keep.sum()))
         row_cl = unit_attr["cluster"][keep] if cluster is not None else None
         Yw = Yw[keep]
         Xw = Xw[keep] if Xw is not None else None
@@ -313,6 +319,9 @@ def _estimate_att_gt(data, y, unit, time, cohort, *, covariates, control, base_p
         n_obs = int(keep.sum()) * T
         n_units = int(keep.sum())
     else:
+        early_row = gi - anticipation <= 0  # no pre-treatment period
+        if wv is None:
+            wv = np.ones(len(df))
         if early_row.any():
             warnings.append(f"dropped {int(early_row.sum())} observation(s) of cohort(s) treated in the "
                             "first period: no pre-treatment period")
