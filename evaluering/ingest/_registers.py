@@ -234,7 +234,7 @@ def build_chk(con, lay: Layout, koder: dict[str, str] | None) -> None:
             typed.append(f"try_cast({q(c)} AS BIGINT) AS {q('t_' + c)}")
         elif typ == "DOUBLE":
             typed.append(f"pnum({q(c)}) AS {q('t_' + c)}")
-    sel = ", ".join(["*"] + typed + [f"{_reasons_expr(conds)} AS _reasons"])
+    sel = ", ".join(["* EXCLUDE (_f, _dup)"] + typed + [f"{_reasons_expr(conds)} AS _reasons"])
     con.execute(f"""
         CREATE TABLE chk_{r} AS
         SELECT {sel} FROM (
