@@ -92,6 +92,7 @@ SD_KOMMUNE_NIVEAU = 0.12
 SD_KOMMUNE_TREND = 0.015
 SEASON_AMPLITUDE = 0.15             # job hazard peaks in spring
 BREAK_2020_HAZARD = -0.05           # national break 2020-01-01 (employment act simplified)
+BREAK_FLEUR_ADAGPENGE = -0.05       # a-dagpenge from 2017-07-01 (register change RAM -> FLEUR)
 
 # contacts: rates per week on benefit, by group
 RATE_SAMTALE = _by_group(a_dagpenge=0.45, kontanthjaelp=0.35, uddannelseshjaelp=0.35,

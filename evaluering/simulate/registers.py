@@ -350,6 +350,10 @@ _SPIKE = np.zeros((P.NG, NW + 1))
 for _g, _a, _b, _v in P.SPIKES:
     _SPIKE[_g, _a:_b] = _v
 _DD = (1.0 + np.arange(NW + 1) / 13.0) ** (-P.DURATION_DEPENDENCE)
+# national break for a-dagpenge at the register change RAM -> FLEUR (2017-07-01)
+_FLEUR = np.ones((P.NG, NW))
+_FLEUR[P.G["a-dagpenge"], contract.week_index_of_date(dt.date(2017, 7, 1)) - FIRST_WEEK:] = \
+    np.exp(P.BREAK_FLEUR_ADAGPENGE)
 
 
 def _durations(world: _World, start: np.ndarray, muni: np.ndarray, grp: np.ndarray,
@@ -381,7 +385,7 @@ def _durations(world: _World, start: np.ndarray, muni: np.ndarray, grp: np.ndarr
         m = act.size
         cm = world.calm[muni[act], cw]
         lm = lam[:, :m]
-        lm[0] = lam_job[act] * cm * _DD[d]
+        lm[0] = lam_job[act] * cm * _DD[d] * _FLEUR[grp[act], cw]
         lm[1] = lam_udd[act]
         lm[2] = lam_anden0[act] + _SPIKE[grp[act], d]
         lm[3] = lam_pen[act]
@@ -950,6 +954,8 @@ def _sandhed(world, trials, truth, n_truth, seed, scale, n_total, counts, effect
                            world.codes_k[~world.records_minutes].tolist()),
                        "national_brud": "2020-01-01: job hazard x exp(-0.05); meetings x0.85 "
                                         "and 10 pp fewer in person for spells starting from "
-                                        "2020; LÆ 285 rate x0.35 (optional nationwide)"},
+                                        "2020; LÆ 285 rate x0.35 (optional nationwide); "
+                                        "2017-07-01: a-dagpenge job hazard x exp(-0.05) "
+                                        "(RAM -> FLEUR)"},
         "forsoeg": per,
     }
