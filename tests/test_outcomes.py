@@ -240,7 +240,8 @@ def test_resources_windows_channels_forms_and_money(tmp_path):
     assert a["udgift_pr_forloeb"] == 750.0
     b = res.loc[2]
     assert b["laegeattester_lae125_26"] == 1 and pd.isna(b["andel_fysiske_samtaler"])
-    assert pd.isna(b["minutter_pr_forloeb"])           # a contact, but no minutes recorded
+    assert b["minutter_pr_forloeb"] == 0.0 and b["kontakter_med_minutter_26"] == 0  # not recorded
+    assert a["kontakter_med_minutter_26"] == 2 and a["kontakter_med_udgift_26"] == 1
     c = res.loc[3]
     assert c["samtaler_pr_forloeb"] == 0 and c["minutter_pr_forloeb"] == 0.0  # no contacts
     assert pd.isna(c["andel_fysiske_samtaler"])

@@ -107,12 +107,10 @@ def reference_resources(forloeb: pd.DataFrame, kontakter: pd.DataFrame, maalgrup
             samtaler_pr_forloeb=len(sam) if full else None,
             andel_fysiske_samtaler=((sam["kanal"] == "fysisk").sum() / known if known else None)
             if full else None,
-            minutter_pr_forloeb=(0.0 if len(c26) == 0 else (c26["minutter"].sum()
-                                 if c26["minutter"].notna().any() else None)) if full else None,
+            minutter_pr_forloeb=float(c26["minutter"].fillna(0).sum()) if full else None,
             laegeattester_pr_forloeb=int((c26["type"] == "laegeattest").sum()) if full else None,
             rehab_pr_forloeb=int((c26["type"] == "rehabiliteringsteam").sum()) if full else None,
-            udgift_pr_forloeb=(0.0 if len(c26) == 0 else (c26["udgift_kr"].sum()
-                               if c26["udgift_kr"].notna().any() else None)) if full else None,
+            udgift_pr_forloeb=float(c26["udgift_kr"].fillna(0).sum()) if full else None,
             kontakter_hele=len(c)))
     return pd.DataFrame(rows), int(own["spell_id"].isna().sum())
 

@@ -326,8 +326,8 @@ def resources_sql(obs_end: dt.date, data_end: dt.date) -> str:
 
     The first-26-week outcomes are NULL unless the spell's first 26 weeks are fully observed
     (it ended on or before ``obs_end``, or days 0-181 are all on or before ``obs_end``).
-    Sums of minutes / DKK are 0 when there are no contacts and NULL when there are contacts
-    but none with a recorded value.
+    Sums of minutes / DKK add the recorded values (a missing value adds 0); the number of
+    contacts with a recorded value is kept alongside.
     """
     oe, de = _date(obs_end), _date(data_end)
     full = (f"(DATE_DIFF('day', s.start_dato, {oe}) >= 181 "
@@ -337,9 +337,9 @@ def resources_sql(obs_end: dt.date, data_end: dt.date) -> str:
         return f"CASE WHEN {full} THEN {expr} ELSE NULL END"
 
     def money(kind: str, sfx: str) -> str:
-        return (f"CASE WHEN r.kontakter_{sfx} = 0 THEN 0.0 "
-                f"WHEN r.kontakter_med_{kind}_{sfx} = 0 THEN NULL "
-                f"ELSE CAST(r.{'minutter' if kind == 'minutter' else 'udgift'}_{sfx} AS DOUBLE) END")
+        # a missing value adds nothing (meetings carry no direct cost; unrecorded minutes
+        # cannot be imputed); the coverage is in kontakter_med_<kind>_<sfx>
+        return f"CAST(COALESCE(r.{kind}_{sfx}, 0) AS DOUBLE)"
 
     cols26 = [f"{f26('r.samtaler_26')} AS samtaler_pr_forloeb"]
     cols26 += [f"{f26(f'r.samtaler_{k}_26')} AS samtaler_{k}_26" for k in KANALER]
@@ -359,6 +359,8 @@ def resources_sql(obs_end: dt.date, data_end: dt.date) -> str:
         f"{f26('r.tilbud_26')} AS tilbud_26",
         f"{f26(money('udgift', '26'))} AS udgift_pr_forloeb",
         f"{f26('r.kontakter_26')} AS kontakter_26",
+        f"{f26('r.kontakter_med_minutter_26')} AS kontakter_med_minutter_26",
+        f"{f26('r.kontakter_med_udgift_26')} AS kontakter_med_udgift_26",
     ]
     hele = ["r.kontakter_hele", "r.samtaler_hele"]
     hele += [f"r.samtaler_{k}_hele" for k in KANALER]
