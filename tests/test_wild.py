@@ -136,7 +136,7 @@ def _sim_fe_data(seed, G=5, units_per=3, T=4, effect=0.0):
 @pytest.mark.parametrize("kind", ["rademacher", "webb"])
 def test_brute_force_with_fixed_effects_and_weights(kind):
     """Absorbed unit FE (nested in clusters) + time FE (not nested) + WLS weights, enumerated."""
-    df = _sim_fe_data(3, G=5 if kind == "rademacher" else 4)
+    df = _sim_fe_data(3, G=5 if kind == "rademacher" else 3)
     G = df["region"].nunique()
     X = df[["x1", "x2"]].to_numpy(float)
     y = df["y"].to_numpy(float)
@@ -416,3 +416,92 @@ def test_wild_twfe_matches_toolkit_twfe_and_generic_path():
     np.testing.assert_allclose(a.t_boot, b.t_boot, rtol=1e-7, atol=1e-9)
     assert a.p == b.p
     np.testing.assert_allclose(a.ci, b.ci, rtol=1e-7)
+
+
+# ------------------------------------------------------------------ joint tests (q > 1)
+
+
+def _brute_force_wald(X, y, cl, R, r, V, weights=None, impose_null=True):
+    """Refit per draw; CRV1 Wald statistic from statsmodels' wald_test (draws in columns of V)."""
+    w = np.ones(len(y)) if weights is None else weights
+    fit = sm.WLS(y, X, weights=w).fit()
+    beta, XtWX_inv = fit.params, np.linalg.inv(X.T @ (w[:, None] * X))
+    if impose_null:
+        d = R @ beta - r
+        btil = beta - XtWX_inv @ R.T @ np.linalg.solve(R @ XtWX_inv @ R.T, d)
+        centre_b, r_star = btil, r
+    else:
+        centre_b, r_star = beta, R @ beta
+    fitted = X @ centre_b
+    resid = y - fitted
+    codes = pd.factorize(cl, sort=True)[0]
+    out = []
+    for v in V.T:
+        f = sm.WLS(fitted + resid * v[codes], X, weights=w).fit(
+            cov_type="cluster", cov_kwds={"groups": codes})
+        out.append(float(np.squeeze(f.wald_test((R, r_star), use_f=False, scalar=True).statistic)))
+    obs = sm.WLS(y, X, weights=w).fit(cov_type="cluster", cov_kwds={"groups": codes})
+    W_obs = float(np.squeeze(obs.wald_test((R, r), use_f=False, scalar=True).statistic))
+    return W_obs, np.array(out)
+
+
+@pytest.mark.parametrize("impose", [True, False])
+def test_joint_wald_brute_force_no_fe(collapsed, impose):
+    X = sm.add_constant(collapsed[X_COLS].to_numpy(float))
+    y = collapsed["hasinsurance"].to_numpy(float)
+    cl = collapsed["year"].to_numpy()
+    R = np.array([[0, 0, 1.0, 0], [0, 0, 0, 1.0]])
+    r = np.array([-0.015, 0.045])
+    W_obs, ref = _brute_force_wald(X, y, cl, R, r, _all_draws("rademacher", 8),
+                                   impose_null=impose)
+    res = wild_cluster_bootstrap(X, y, cl, param=R, r=r, B=999, impose_null=impose)
+    assert res.statistic == "F" and res.info["q"] == 2 and res.enumerated
+    assert res.t_stat * 2 == pytest.approx(W_obs, rel=1e-9)   # same CRV1 factor (no FE)
+    np.testing.assert_allclose(np.sort(res.t_boot * 2), np.sort(ref), rtol=1e-6, atol=1e-10)
+    p_ref = np.mean(ref > W_obs * (1 + 1e-9))
+    assert res.p == pytest.approx(p_ref)
+    assert np.isnan(res.ci[0]) and np.isnan(res.estimate)
+
+
+def test_joint_wald_brute_force_with_fe_and_weights():
+    df = _sim_fe_data(4, G=5)
+    X = df[["x1", "x2"]].to_numpy(float)
+    y = df["y"].to_numpy(float)
+    w = df["w"].to_numpy(float)
+    cl = df["region"].to_numpy()
+    D = pd.get_dummies(df[["unit", "time"]].astype(str), drop_first=True).to_numpy(float)
+    Xd = np.column_stack([X, np.ones(len(df)), D])
+    Rd = np.zeros((2, Xd.shape[1]))
+    Rd[0, 0] = Rd[1, 1] = 1.0
+    W_obs, ref = _brute_force_wald(Xd, y, cl, Rd, np.array([0.2, 0.5]),
+                                   _all_draws("rademacher", 5), weights=w)
+    res = wild_cluster_bootstrap(X, y, cl, param=[0, 1], r=[0.2, 0.5],
+                                 fe=[df["unit"], df["time"]], weights=w, B=32)
+    n = len(y)
+    c_ratio = ((n - 1) / (n - res.info["k"] - res.info["k_fe"])) / ((n - 1) / (n - Xd.shape[1]))
+    assert res.t_stat * 2 * c_ratio == pytest.approx(W_obs, rel=1e-8)
+    np.testing.assert_allclose(np.sort(res.t_boot * 2 * c_ratio), np.sort(ref), rtol=1e-6,
+                               atol=1e-10)
+
+
+def test_joint_test_detects_planted_pretrend_and_accepts_flat_leads():
+    """Event-study leads: joint H0 of no pre-trend, with and without a planted pre-trend."""
+    rng = np.random.default_rng(31)
+    G, T = 14, 8
+    unit = np.repeat(np.arange(G), T)
+    time = np.tile(np.arange(T), G)
+    treated = np.arange(G) < 7
+    rel = np.where(treated[unit], time - 5, -99)
+    leads = {f"lead{k}": ((rel == -k)).astype(float) for k in (2, 3, 4)}
+    base = pd.DataFrame({"unit": unit, "time": time, **leads,
+                         "post": (treated[unit] & (time >= 5)).astype(float)})
+    noise = rng.normal(size=G)[unit] + 0.3 * rng.normal(size=G * T)
+    flat = base.assign(y=noise + 1.0 * base["post"])
+    trend = base.assign(y=flat["y"] + 1.5 * (base["lead2"] - base["lead4"]))
+    cols = ["lead2", "lead3", "lead4", "post"]
+    p_flat = wild_twfe(flat, "y", "unit", "time", cols, param=["lead2", "lead3", "lead4"],
+                       B=1999, seed=2, bootstrap_weights="webb").p
+    p_trend = wild_twfe(trend, "y", "unit", "time", cols, param=["lead2", "lead3", "lead4"],
+                        B=1999, seed=2, bootstrap_weights="webb").p
+    assert p_flat > 0.05
+    assert p_trend < 0.01

@@ -42,6 +42,10 @@ Stata boottest's published ``18/256`` reproducible). Other
 ``#{t* > t}/B`` (H1: Rβ > r), ``"less"`` ``#{t* < t}/B``. A draw with a zero bootstrap
 variance (possible with very few clusters) gives ``t* = NaN`` and never counts as exceeding.
 
+Joint tests (``param`` a list of names/indices or a ``q × k`` matrix ``R``, ``r`` a vector):
+the bootstrap Wald statistic, reported as ``F = W/q``, with one ``K`` matrix per restriction
+and a ``q × q`` CRVE per draw; ``p = #{F* > F} / B``; no confidence set is formed.
+
 Full enumeration: when the number of distinct draw vectors (``2^G`` Rademacher or Mammen,
 ``6^G`` Webb) is at most ``B``, every vector is used once (Mammen's with its probability) and
 ``enumerated=True``; ``B_effective`` is then that number.
@@ -122,6 +126,9 @@ class WildBootResult:
         an end is ±inf when the p-value never falls below ``alpha`` on that side.
     t_boot : the bootstrap t statistics at the tested ``r`` (read-only; enumeration order or
         draw order); ``draw_prob`` their probabilities (equal unless Mammen is enumerated).
+    statistic : ``"t"`` for one restriction; ``"F"`` for a joint test of q > 1 restrictions,
+        where ``t_stat``/``t_boot`` hold the Wald statistic divided by q (``F``), ``estimate``
+        and ``se`` are NaN (the q estimates are in ``info["estimates"]``) and no CI is formed.
     """
 
     param: str
@@ -144,6 +151,7 @@ class WildBootResult:
     t_boot: np.ndarray = field(repr=False)
     draw_prob: np.ndarray | None = field(default=None, repr=False)
     info: Mapping[str, Any] = field(default_factory=dict)
+    statistic: str = "t"
 
     def __post_init__(self) -> None:
         tb = np.array(self.t_boot, dtype=float)
@@ -164,7 +172,8 @@ class WildBootResult:
         """One-row DataFrame of the test."""
         return pd.DataFrame([{
             "param": self.param, "estimate": self.estimate, "se": self.se, "r": self.r,
-            "t": self.t_stat, "p": self.p, "ci_low": self.ci[0], "ci_high": self.ci[1],
+            "statistic": self.statistic, "t": self.t_stat, "p": self.p,
+            "ci_low": self.ci[0], "ci_high": self.ci[1],
             "method": self.method, "weights": self.bootstrap_weights, "B": self.B_effective,
             "enumerated": self.enumerated, "n_obs": self.n_obs, "n_clusters": self.n_clusters,
         }])
@@ -183,6 +192,7 @@ class WildBootResult:
 
         return {
             "param": self.param, "estimate": c(self.estimate), "r": c(self.r), "se": c(self.se),
+            "statistic": self.statistic,
             "t_stat": c(self.t_stat), "p": c(self.p), "ci": [c(self.ci[0]), c(self.ci[1])],
             "ci_unbounded": [bool(np.isneginf(self.ci[0])), bool(np.isposinf(self.ci[1]))],
             "alpha": self.alpha, "method": self.method, "impose_null": self.impose_null,
@@ -218,11 +228,14 @@ class WildBootResult:
         ax.hist(tb, bins=bins, weights=w, density=True, color="C0", alpha=0.6,
                 label=f"bootstrap t* ({self.method}, {self.bootstrap_weights}, B={self.B_effective})")
         ax.axvline(self.t_stat, color="C3", lw=1.5, label=f"observed t = {self.t_stat:.3f}")
-        if self.p_type == "symmetric":
+        if self.p_type == "symmetric" and self.statistic == "t":
             ax.axvline(-self.t_stat, color="C3", lw=1.0, ls="--")
-        ax.set_xlabel("t")
+        ax.set_xlabel(self.statistic)
         ax.set_ylabel("density")
-        ax.set_title(f"{self.param} = {self.r:g}: p = {self.p:.4f}")
+        if self.statistic == "t":
+            ax.set_title(f"{self.param} = {self.r:g}: p = {self.p:.4f}")
+        else:
+            ax.set_title(f"joint test ({self.param}): p = {self.p:.4f}")
         ax.legend(fontsize=8)
         return ax
 
@@ -581,6 +594,25 @@ def _invert(eng: _Engine, alpha: float, p_type: str, impose_null: bool) -> tuple
     return (side(-1), side(+1))
 
 
+def _restrictions(param, k: int, names: Sequence[str] | None) -> tuple[np.ndarray, str]:
+    """R as a (q, k) matrix and a label; a list of names/indices or a 2-D array gives q > 1."""
+    if isinstance(param, (list, tuple)) and param and all(
+            isinstance(p, (str, np.str_, int, np.integer)) for p in param):
+        rows, labels = zip(*(_restriction(p, k, names) for p in param))
+        return np.vstack(rows), ", ".join(labels)
+    arr = np.asarray(param, dtype=float) if not isinstance(param, (str, np.str_, int,
+                                                                   np.integer)) else None
+    if arr is not None and arr.ndim == 2 and arr.shape[0] > 1:
+        if arr.shape[1] != k:
+            raise ValueError(f"R must have {k} columns")
+        if np.linalg.matrix_rank(arr) < arr.shape[0]:
+            raise ValueError("the rows of R are linearly dependent")
+        labels = [_restriction(row, k, names)[1] for row in arr]
+        return arr, ", ".join(labels)
+    R, label = _restriction(param, k, names)
+    return R[None, :], label
+
+
 def _restriction(param, k: int, names: Sequence[str] | None) -> tuple[np.ndarray, str]:
     if isinstance(param, (str, np.str_)):
         if names is None or param not in list(names):
@@ -600,8 +632,8 @@ def _restriction(param, k: int, names: Sequence[str] | None) -> tuple[np.ndarray
     if R.ndim == 2 and R.shape[0] == 1:
         R = R[0]
     if R.ndim != 1 or len(R) != k:
-        raise ValueError("param as an array must be one restriction row R of length k "
-                         "(joint tests of several restrictions are not supported)")
+        raise ValueError("param as an array must be a restriction row R of length k "
+                         "(or a q × k matrix for a joint test)")
     if not np.any(R != 0):
         raise ValueError("the restriction row R is all zero")
     label = " + ".join(f"{v:g}*{(names[i] if names is not None else f'x{i}')}"
@@ -623,8 +655,9 @@ def wild_cluster_bootstrap(X, y, cluster, *, param: int | str | np.ndarray, r: f
     X, y : design (n × k, include a constant column yourself if there are no fixed effects)
         and outcome.
     cluster : one cluster label per row.
-    param : column index, column name (with ``names``) or a restriction row ``R`` (length k).
-    r : the value of ``R·β`` under the null.
+    param : column index, column name (with ``names``) or a restriction row ``R`` (length k);
+        for a joint test a list of indices/names or a ``q × k`` matrix.
+    r : the value of ``R·β`` under the null (a length-q vector for a joint test).
     fe : list of label/code arrays of fixed effects to absorb (FWL; refitted in every
         bootstrap sample, exactly, whether or not nested in the clusters).
     weights : regression (analytic) weights: WLS.
@@ -654,7 +687,12 @@ def _run(prep: _Prepared, *, param, r, names, bootstrap_weights, B, impose_null,
     if B < 1:
         raise ValueError("B must be positive")
     k = prep.Xt.shape[1]
-    R, label = _restriction(param, k, names)
+    Rm, label = _restrictions(param, k, names)
+    if Rm.shape[0] > 1:
+        return _run_wald(prep, Rm, label, r=r, kind=kind, B=B, impose_null=impose_null,
+                         alpha=alpha, seed=seed, small_sample=small_sample)
+    R = Rm[0]
+    r = float(np.ravel(np.asarray(r, dtype=float))[0]) if np.ndim(r) else float(r)
     eng, enumerated, B_eff, info = _engine(prep, R, impose_null=impose_null, kind=kind, B=B,
                                            seed=seed, small_sample=small_sample)
     p = eng.pvalue(float(r), p_type)
@@ -672,6 +710,89 @@ def _run(prep: _Prepared, *, param, r, names, bootstrap_weights, B, impose_null,
         bootstrap_weights=kind, impose_null=bool(impose_null), p_type=p_type, convention=conv,
         n_obs=len(prep.yt), n_clusters=prep.G, t_boot=eng.t_boot(float(r)), draw_prob=eng.prob,
         info=info)
+
+
+def _run_wald(prep: _Prepared, Rm: np.ndarray, label: str, *, r, kind: str, B: int,
+              impose_null: bool, alpha: float, seed, small_sample: bool) -> WildBootResult:
+    """Joint test of q > 1 restrictions: bootstrap Wald statistic (reported as F = W/q).
+
+    ``W = (Rβ̂ − r)' V̂^{-1} (Rβ̂ − r)`` with the CRV1 covariance ``V̂`` of ``Rβ̂``; each draw
+    gives ``W* = d*' V̂*^{-1} d*`` with ``d*_j = n_j'v`` and ``V̂* = c Σ_h s_h s_h'``,
+    ``s_{h,j} = (K_j v)_h`` (one ``G×G`` matrix per restriction, as for one restriction).
+    ``p = #{W* > W} / B`` (strict, same tie tolerance).
+    """
+    Xt, cl, G = prep.Xt, prep.cl, prep.G
+    n, k = Xt.shape
+    q = Rm.shape[0]
+    rv = np.broadcast_to(np.asarray(r, dtype=float), (q,)).astype(float)
+    XtX = Xt.T @ Xt
+    if np.linalg.matrix_rank(XtX) < k:
+        raise EstimationError("the design is rank deficient after absorbing the fixed effects")
+    XtX_inv = np.linalg.inv(XtX)
+    beta = XtX_inv @ (Xt.T @ prep.yt)
+    uhat = prep.yt - Xt @ beta
+    A = XtX_inv @ Rm.T                      # (k, q)
+    Z = Xt @ A                              # (n, q)
+    RA = Rm @ A                             # R (X'X)^{-1} R'
+    est = Rm @ beta
+    dvec = est - rv
+    c = 1.0
+    if small_sample:
+        K = k + prep.k_fe
+        N = prep.n_eff
+        c = G / (G - 1) * (N - 1) / (N - K) if N > K else float("nan")
+    S = np.stack([np.bincount(cl, weights=Z[:, j] * uhat, minlength=G) for j in range(q)])
+    Vhat = c * S @ S.T
+    try:
+        W = float(dvec @ np.linalg.solve(Vhat, dvec))
+    except np.linalg.LinAlgError as exc:
+        raise EstimationError("the cluster-robust covariance of Rβ̂ is singular (fewer "
+                              "clusters than restrictions?)") from exc
+    u = uhat + Z @ np.linalg.solve(RA, dvec) if impose_null else uhat
+    U = u[:, None]
+    Qm = np.stack([np.bincount(cl, weights=Xt[:, col] * u, minlength=G) for col in range(k)])
+    Nmat = np.stack([np.bincount(cl, weights=Z[:, j] * u, minlength=G) for j in range(q)])
+    Ks = []
+    for j in range(q):
+        Pj = np.stack([np.bincount(cl, weights=Z[:, j] * Xt[:, col], minlength=G)
+                       for col in range(k)], axis=1)
+        K2 = _fe_projection_term(prep, Z[:, j], U)[0]
+        Ks.append(np.diag(Nmat[j]) - K2 - (Pj @ XtX_inv) @ Qm)
+    Ks = np.stack(Ks)                        # (q, G, G)
+    pts, _ = _SUPPORT[kind]
+    S_ = len(pts)
+    enumerated = G * math.log(S_) < 62 * math.log(2) and S_ ** G <= B
+    Wb, probs = [], []
+    for Vblk, pr in _draw_blocks(kind, G, B, np.random.default_rng(seed)):
+        num = (Nmat @ Vblk).T                                 # (b, q)
+        sc = np.einsum("jhg,gb->bhj", Ks, Vblk)               # (b, G, q)
+        Vb = c * np.einsum("bhj,bhl->bjl", sc, sc)            # (b, q, q)
+        try:
+            sol = np.linalg.solve(Vb, num[..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            sol = np.einsum("bjl,bl->bj", np.linalg.pinv(Vb, hermitian=True), num)
+        Wb.append(np.einsum("bj,bj->b", num, sol))
+        if pr is not None:
+            probs.append(pr)
+    Wb = np.concatenate(Wb)
+    prob = np.concatenate(probs) if probs else None
+    F, Fb = W / q, Wb / q
+    fin = np.isfinite(Fb)
+    hit = fin & (Fb > F + _TIE_TOL * max(1.0, abs(F)))
+    p = float(prob[hit].sum()) if prob is not None else float(hit.sum()) / len(Fb)
+    info = {"k": int(k), "k_fe": int(prep.k_fe), "fe_nested_in_clusters": bool(prep.nested),
+            "small_sample_factor": c, "n_fe_factors": len(prep.fes), "q": int(q),
+            "estimates": [float(x) for x in est], "r": [float(x) for x in rv],
+            "wald": W, "seed": seed if isinstance(seed, (int, type(None))) else str(seed)}
+    conv = "p = share of draws with F* > F (strict), F = Wald/q"
+    if enumerated and prob is not None:
+        conv += ", draws weighted by their probability"
+    return WildBootResult(
+        param=label, estimate=math.nan, r=math.nan, se=math.nan, t_stat=F, p=p,
+        ci=(math.nan, math.nan), alpha=alpha, B_requested=B, B_effective=len(Fb),
+        enumerated=enumerated, bootstrap_weights=kind, impose_null=bool(impose_null),
+        p_type="wald", convention=conv, n_obs=n, n_clusters=G, t_boot=Fb, draw_prob=prob,
+        info=info, statistic="F")
 
 
 # ---------------------------------------------------------------------------------------------
