@@ -195,6 +195,17 @@ def _gshift(x: np.ndarray, gid: np.ndarray, fill: float) -> np.ndarray:
     return out
 
 
+def _ended(g: pd.DataFrame, kind: str) -> bool:
+    """True when the curve is constant after its last time: KM has reached 0, or (AJ)
+    nobody is left at risk after the last time (all remaining spells exited)."""
+    if len(g) == 0:
+        return False
+    last = g.iloc[-1]
+    if kind == "km":
+        return bool(last["estimate"] == 0)
+    return bool(last["n_risk"] == last["n_event"] + last["n_competing"])
+
+
 def _loglog_ci(p: np.ndarray, v: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
     """Interval exp(-exp(log(-log p) ∓ z sqrt(v)/log p)) for p in (0,1); v = Var(log p)... see caller."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -257,8 +268,12 @@ class SurvivalCurves:
                 rec["time"] = t
                 # spells still at risk at t (duration >= t), for disclosure control
                 rec["n_risk"] = int(nr[j]) if j < len(nr) else 0
-                if t > tmax:
+                if t > tmax and not _ended(g, self.kind):
                     rec.update(estimate=np.nan, se=np.nan, ci_low=np.nan, ci_high=np.nan)
+                elif t > tmax:  # every spell has exited: the curve stays at its last value
+                    r = g.iloc[-1]
+                    rec.update(estimate=r["estimate"], se=r["se"], ci_low=r["ci_low"],
+                               ci_high=r["ci_high"])
                 elif i < 0:
                     rec.update(estimate=start, se=0.0, ci_low=start, ci_high=start)
                 else:
@@ -283,7 +298,7 @@ class SurvivalCurves:
             key = key if isinstance(key, tuple) else (key,)
             rec = dict(zip(self.by, key))
             tt = g["time"].to_numpy(dtype=float)
-            if len(tt) == 0 or tt.max() < horizon:
+            if len(tt) == 0 or (tt.max() < horizon and not _ended(g, "km")):
                 rec.update(horizon=horizon, rmst=np.nan, se=np.nan, ci_low=np.nan, ci_high=np.nan,
                            n=int(g["n_risk"].iloc[0]) if len(g) else 0)
                 rows.append(rec)
@@ -294,7 +309,7 @@ class SurvivalCurves:
             d = g["n_event"].to_numpy(dtype=float)[keep]
             n = g["n_risk"].to_numpy(dtype=float)[keep]
             # area under the step function: S(t_j) holds on [t_j, t_{j+1})
-            knots = np.r_[tt, horizon]
+            knots = np.r_[tt, horizon]  # (S is 0 after the last time when the curve ended)
             seg = S * np.diff(knots)
             area0 = (tt[0] - 0.0) * 1.0 if tt[0] > 0 else 0.0
             total = area0 + seg.sum()
