@@ -541,3 +541,20 @@ def test_speed_municipality_panel():
     elapsed = _time.perf_counter() - t0
     assert res.B_effective == 9999 and res.n_clusters == 98
     assert elapsed < 8.0
+
+
+def test_brute_force_mammen_enumerated_probability_weighted(collapsed):
+    X = sm.add_constant(collapsed[X_COLS].to_numpy(float))
+    y = collapsed["hasinsurance"].to_numpy(float)
+    cl = collapsed["year"].to_numpy()
+    pts, pr = auxiliary_weights("mammen")
+    combos = list(itertools.product(range(2), repeat=8))
+    V = np.array([[pts[i] for i in c] for c in combos]).T
+    prob = np.array([np.prod([pr[i] for i in c]) for c in combos])
+    ref = _brute_force_t(X, y, cl, 3, 0.04, V)
+    res = wild_cluster_bootstrap(X, y, cl, param=3, r=0.04, B=999, bootstrap_weights="mammen",
+                                 ci=False)
+    assert res.enumerated
+    np.testing.assert_allclose(np.sort(res.t_boot), np.sort(ref), rtol=1e-7, atol=1e-9)
+    t = abs(res.t_stat)
+    assert res.p == pytest.approx(float(prob[np.abs(ref) > t * (1 + 1e-9)].sum()), abs=1e-12)
