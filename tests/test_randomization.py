@@ -190,3 +190,24 @@ def test_result_object_and_errors():
         randomization_inference(diff_in_means, d, "u")
     with pytest.raises(ValueError):
         randomization_inference(diff_in_means, d, "u", treatment_col="D", cohort_col="D")
+
+
+def test_stratified_permutation():
+    # two strata of 3 units, one treated in each: 3 × 3 = 9 assignments (not C(6,2) = 15)
+    d = pd.DataFrame({"u": list("abcdef"), "region": [1, 1, 1, 2, 2, 2],
+                      "y": [1.0, 2.0, 9.0, 1.5, 2.5, 8.0], "D": [0, 0, 1, 0, 0, 1]})
+    seen = []
+
+    def est(f):
+        seen.append(tuple(f["D"]))
+        assert f.groupby("region")["D"].sum().tolist() == [1, 1]
+        return diff_in_means(f)
+
+    res = randomization_inference(est, d, "u", treatment_col="D", strata="region")
+    assert res.exact and res.n_assignments == 9 and res.info["n_strata"] == 2
+    assert len(set(seen[1:])) == 9
+    # by hand: treated sums over the 9 pairs; the observed (c, f) has the largest |diff|
+    assert res.p == pytest.approx(1 / 9)
+    mc = randomization_inference(diff_in_means, d, "u", treatment_col="D", strata="region",
+                                 exact_max=1, n_perm=500, seed=0)
+    assert not mc.exact and abs(mc.p - 1 / 9) < 0.06

@@ -179,7 +179,8 @@ def randomization_inference(estimator: Callable, data, unit: str, *,
                             seed=None, stat: str | Callable = "estimate",
                             alternative: str = "two-sided", ci: bool = False,
                             outcome: str | None = None, exposure: str | None = None,
-                            linear_in_outcome: bool = False, alpha: float = 0.05) -> RIResult:
+                            linear_in_outcome: bool = False, alpha: float = 0.05,
+                            strata: str | None = None) -> RIResult:
     """Randomization inference for ``estimator(data)`` (a float or an ``EstimateResult``).
 
     Exactly one of ``treatment_col`` (unit-level 0/1, or time-varying with ``time``) and
@@ -187,7 +188,9 @@ def randomization_inference(estimator: Callable, data, unit: str, *,
     permuted across the units of ``unit``. ``stat``: ``"estimate"``, ``"t"`` (estimate/se) or a
     callable on the estimator's output. For ``ci=True`` give ``outcome`` (the y column) and,
     unless it can be derived (time-varying treatment, or cohort with ``time``: ``time ≥
-    cohort``), ``exposure`` (observed per-row treatment exposure).
+    cohort``), ``exposure`` (observed per-row treatment exposure). ``strata``: a unit-level
+    column (e.g. region); labels are then permuted only within each stratum (the number of
+    assignments is the product of the strata's multinomial counts).
     """
     from evaluering.estimators._panel import as_frame, require_columns
 
@@ -245,13 +248,35 @@ def randomization_inference(estimator: Callable, data, unit: str, *,
     def run(frame: pd.DataFrame) -> float:
         return _as_stat(estimator(frame), stat)
 
-    n_possible = count_assignments(lab_codes)
+    if strata is not None:
+        require_columns(df, [strata])
+        if not bool((df.groupby(ucodes, sort=True)[strata].nunique(dropna=False) <= 1).all()):
+            raise EstimationError(f"strata column '{strata}' must be constant within units")
+        s_codes = pd.factorize(df.groupby(ucodes, sort=True)[strata].first()
+                              .reindex(range(N)))[0]
+    else:
+        s_codes = np.zeros(N, dtype=np.int64)
+    groups = [np.nonzero(s_codes == g)[0] for g in np.unique(s_codes)]
+    n_possible = 1
+    for idx in groups:
+        n_possible *= count_assignments(lab_codes[idx])
     exact = n_possible <= exact_max
     if exact:
-        assignments = list(_multiset_assignments(lab_codes))
+        per_stratum = [list(_multiset_assignments(lab_codes[idx])) for idx in groups]
+        assignments = []
+        for combo in itertools.product(*per_stratum):
+            a = np.empty(N, dtype=np.int64)
+            for idx, part in zip(groups, combo):
+                a[idx] = part
+            assignments.append(a)
     else:
         rng = np.random.default_rng(seed)
-        assignments = [rng.permutation(lab_codes) for _ in range(int(n_perm))]
+        assignments = []
+        for _ in range(int(n_perm)):
+            a = lab_codes.copy()
+            for idx in groups:
+                a[idx] = rng.permutation(lab_codes[idx])
+            assignments.append(a)
 
     # exposure for the CI
     E = None
@@ -301,7 +326,8 @@ def randomization_inference(estimator: Callable, data, unit: str, *,
 
     ci_val = (math.nan, math.nan)
     info: dict[str, Any] = {"n_perm_requested": int(n_perm), "exact_max": int(exact_max),
-                            "path_permutation": bool(path_mode), "seed": seed
+                            "path_permutation": bool(path_mode), "strata": strata,
+                            "n_strata": len(groups), "seed": seed
                             if isinstance(seed, (int, type(None))) else str(seed),
                             "p_formula": "#{|T*|>=|T|}/n (exact)" if exact
                             else "(1+#{|T*|>=|T|})/(1+n_perm)"}
