@@ -124,4 +124,9 @@ def test_errors_and_staggered_form():
     r2 = discrete_hazard_did(cells.assign(d=cells["treated"] * cells["post"]), treated="d", post=None,
                              time_effects="start_kvartal")
     assert r2.estimate == pytest.approx(r.estimate, abs=1e-8)
+    # a covariate constant within municipality is absorbed by the municipality effects
+    lvl = {k: i * 0.1 for i, k in enumerate(sorted(cells["kommune_kode"].unique()))}
+    r3 = discrete_hazard_did(cells.assign(k_level=cells["kommune_kode"].map(lvl)), treated="treated",
+                             post="post", time_effects="start_kvartal", covariates=["k_level"])
+    assert "k_level" in r3.info["dropped"] and r3.estimate == pytest.approx(r.estimate, abs=1e-8)
     assert r.to_dict()["method"] == "discrete_hazard_cloglog"

@@ -273,6 +273,14 @@ def _solve_sym(H: np.ndarray, b: np.ndarray) -> np.ndarray:
         return _pinv_sym(H)[0] @ b
 
 
+def _inv_sym(H: np.ndarray) -> np.ndarray:
+    """Inverse of a symmetric positive (semi)definite matrix: Cholesky, else Moore–Penrose."""
+    try:
+        return linalg.cho_solve(linalg.cho_factor(H), np.eye(len(H)))
+    except linalg.LinAlgError:
+        return _pinv_sym(H)[0]
+
+
 def _drop_separated(df: pd.DataFrame, fe_cols: list[str], d_col: str, n_col: str) -> tuple[pd.DataFrame, int]:
     """Drop cells of fixed-effect levels with no events (or only events) at all.
 
@@ -378,18 +386,32 @@ def discrete_hazard_did(cells, *, events: str = "n_job", at_risk: str = "n_risik
     H0 = design.crossprod(n * mu0 * (1 - mu0))
     dropped: list[str] = []
     keep_cols: list[int] = []
-    base_idx = list(range(design.n_fe_params))
-    rank_prev = _pinv_sym(H0[np.ix_(base_idx, base_idx)], rtol=1e-9)[1]
-    for j in range(X.shape[1]):
-        idx = base_idx + [design.n_fe_params + c for c in keep_cols + [j]]
-        rank = _pinv_sym(H0[np.ix_(idx, idx)], rtol=1e-9)[1]
-        if rank > rank_prev:
-            keep_cols.append(j)
-            rank_prev = rank
-        elif j == 0:
-            raise EstimationError(f"'{key}' is collinear with the fixed effects")
-        else:
-            dropped.append(names[j])
+    nf = design.n_fe_params
+    if X.shape[1]:
+        # Schur complement of the fixed-effect block = X'WX of the FE-partialled regressors
+        Hff, Hfx = H0[:nf, :nf], H0[:nf, nf:]
+        try:
+            M = linalg.cho_solve(linalg.cho_factor(Hff), Hfx)
+        except linalg.LinAlgError:
+            M = _pinv_sym(Hff)[0] @ Hfx
+        Sxx = H0[nf:, nf:] - Hfx.T @ M
+        wsum = H0[0, 0]
+        # reference: weighted variance × total weight of each column (intercept only)
+        ref = np.diag(H0[nf:, nf:]) - H0[0, nf:] ** 2 / wsum
+        for j in range(X.shape[1]):
+            if ref[j] <= 0:
+                resid = 0.0
+            elif keep_cols:
+                K = keep_cols
+                resid = Sxx[j, j] - Sxx[j, K] @ np.linalg.solve(Sxx[np.ix_(K, K)], Sxx[K, j])
+            else:
+                resid = Sxx[j, j]
+            if ref[j] > 0 and resid > 1e-9 * ref[j]:
+                keep_cols.append(j)
+            elif j == 0:
+                raise EstimationError(f"'{key}' is collinear with the fixed effects")
+            else:
+                dropped.append(names[j])
     X = X[:, keep_cols]
     names = [names[j] for j in keep_cols]
     design = _Design(codes, sizes, X)
@@ -424,7 +446,7 @@ def discrete_hazard_did(cells, *, events: str = "n_job", at_risk: str = "n_risik
     dmu = np.maximum(lk.deriv_inverse(eta), 1e-300)
     w = n * dmu ** 2 / (mu * (1 - mu))
     H = design.crossprod(w)
-    Hinv, rank = _pinv_sym(H)
+    Hinv = _inv_sym(H)
     score = n * (d / n - mu) * dmu / (mu * (1 - mu))  # d loglik / d eta per cell
     bslice = slice(design.n_fe_params, design.p)
     if cluster is not None:
@@ -434,7 +456,7 @@ def discrete_hazard_did(cells, *, events: str = "n_job", at_risk: str = "n_risik
         # Bread: the observed information (the Huber sandwich; equals the expected one for
         # the canonical logit link; this is also what statsmodels' GLM uses).
         w_obs = w - (d - n * mu) * lk.dq(eta, mu)
-        Hobs_inv, _ = _pinv_sym(design.crossprod(w_obs))
+        Hobs_inv = _inv_sym(design.crossprod(w_obs))
         S = design.cluster_scores(score, cl, G)
         meat = S.T @ S
         V = (Hobs_inv @ meat @ Hobs_inv)[bslice, bslice] * (G / (G - 1))
@@ -463,7 +485,7 @@ def discrete_hazard_did(cells, *, events: str = "n_job", at_risk: str = "n_risik
         f"{ratio}_ci_low": float(np.exp(est - zc * s0)), f"{ratio}_ci_high": float(np.exp(est + zc * s0)),
         "n_cells": int(len(df)), "n_cells_dropped_no_events": int(n_separated), "n_events": int(d.sum()), "iterations": it, "deviance": dev,
         "fixed_effects": ", ".join(fe_cols), "n_fixed_effect_params": int(design.n_fe_params),
-        "rank": rank, "dropped": ", ".join(dropped), "cluster": cluster or "",
+        "dropped": ", ".join(dropped), "cluster": cluster or "",
         "small_sample_factor": "G/(G-1)" if cluster is not None else "",
         "estimand": f"coefficient of {key} ({'log hazard ratio' if link == 'cloglog' else 'log odds ratio'})",
     }
