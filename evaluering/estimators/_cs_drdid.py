@@ -72,15 +72,21 @@ def logit(D: np.ndarray, X: np.ndarray, w: np.ndarray, maxiter: int = 100):
     return p, n * _solve(H, "propensity score")
 
 
-def wls(y: np.ndarray, X: np.ndarray, w: np.ndarray, what: str = "outcome regression"):
-    """Weighted least squares; returns coefficients and ``n * (X' diag(w) X)^{-1}``."""
-    n = len(y)
-    XtWX = X.T @ (X * w[:, None])
+def wls_inv(X: np.ndarray, w: np.ndarray, what: str = "outcome regression") -> np.ndarray:
+    """``n * (X' diag(w) X)^{-1}``: the inverse average Gram matrix of a WLS fit."""
     if np.count_nonzero(w) < X.shape[1]:
         raise EstimationError(f"{what}: fewer comparison observations than covariates")
-    Ainv = _solve(XtWX, what)
-    beta = Ainv @ (X.T @ (w * y))
-    return beta, n * Ainv
+    return len(X) * _solve(X.T @ (X * w[:, None]), what)
+
+
+def wls(y: np.ndarray, X: np.ndarray, w: np.ndarray, what: str = "outcome regression",
+        Ainv_n: np.ndarray | None = None):
+    """Weighted least squares; returns coefficients and ``n * (X' diag(w) X)^{-1}``
+    (pass the latter as ``Ainv_n`` to reuse it for another outcome)."""
+    if Ainv_n is None:
+        Ainv_n = wls_inv(X, w, what)
+    beta = Ainv_n @ (X.T @ (w * y)) / len(y)
+    return beta, Ainv_n
 
 
 def _rep_dot(resid_w: np.ndarray, X: np.ndarray, Ainv_n: np.ndarray, M: np.ndarray) -> np.ndarray:
@@ -88,8 +94,8 @@ def _rep_dot(resid_w: np.ndarray, X: np.ndarray, Ainv_n: np.ndarray, M: np.ndarr
     return resid_w * (X @ (Ainv_n @ M))
 
 
-def _ps_weights(D, X, w):
-    ps, Hinv = logit(D, X, w)
+def _ps_weights(D, X, w, ps_fit=None):
+    ps, Hinv = logit(D, X, w) if ps_fit is None else ps_fit
     ps = np.minimum(ps, PS_CAP)
     keep = np.where(D == 1, 1.0, (ps < PS_TRIM).astype(float))
     w_t = keep * w * D
@@ -100,12 +106,15 @@ def _ps_weights(D, X, w):
 # --------------------------------------------------------------------------- panel data
 
 
-def dr_panel(dy, D, X, w):
-    """Doubly robust DiD for panel data (Sant'Anna & Zhao 2020, eq. 3.1)."""
+def dr_panel(dy, D, X, w, ps_fit=None, ols_inv=None):
+    """Doubly robust DiD for panel data (Sant'Anna & Zhao 2020, eq. 3.1).
+
+    ``ps_fit`` (= ``logit(D, X, w)``) and ``ols_inv`` (= ``wls_inv(X, w * (1 - D))``) may be
+    passed to reuse them across outcomes with the same sample and covariates."""
     n = len(dy)
-    ps, Hps, w_t, w_c = _ps_weights(D, X, w)
+    ps, Hps, w_t, w_c = _ps_weights(D, X, w, ps_fit)
     w_ols = w * (1 - D)
-    beta, Hols = wls(dy, X, w_ols)
+    beta, Hols = wls(dy, X, w_ols, Ainv_n=ols_inv)
     out = X @ beta
     r = dy - out
     mt, mc = w_t.mean(), w_c.mean()
@@ -120,10 +129,10 @@ def dr_panel(dy, D, X, w):
     return eta_t - eta_c, inf_t - inf_c
 
 
-def ipw_panel(dy, D, X, w):
+def ipw_panel(dy, D, X, w, ps_fit=None, ols_inv=None):
     """Normalised (Hajek) IPW DiD for panel data (Abadie 2005; Sant'Anna & Zhao 2020)."""
     n = len(dy)
-    ps, Hps, w_t, w_c = _ps_weights(D, X, w)
+    ps, Hps, w_t, w_c = _ps_weights(D, X, w, ps_fit)
     mt, mc = w_t.mean(), w_c.mean()
     att_t = np.mean(w_t * dy) / mt
     att_c = np.mean(w_c * dy) / mc
@@ -133,11 +142,11 @@ def ipw_panel(dy, D, X, w):
     return att_t - att_c, inf_t - inf_c
 
 
-def reg_panel(dy, D, X, w):
+def reg_panel(dy, D, X, w, ps_fit=None, ols_inv=None):
     """Outcome-regression DiD for panel data (Heckman, Ichimura & Todd 1997)."""
     n = len(dy)
     w_ols = w * (1 - D)
-    beta, Hols = wls(dy, X, w_ols)
+    beta, Hols = wls(dy, X, w_ols, Ainv_n=ols_inv)
     out = X @ beta
     w_t = w * D
     mt = w_t.mean()

@@ -461,6 +461,8 @@ def _estimate_att_gt(data, y, unit, time, cohort, *, covariates, control, base_p
     else:
         est = (_cs_drdid.PANEL if panel else _cs_drdid.RCS)[est_method]
         cols = []
+        nuis: dict = {}
+        covs_vary = bool(panel and Xw is not None and not (Xw == Xw[:, :1, :]).all())
         for c, g, t, b, post, ctrl in pairs:
             in_grp = (row_coh == c) | ctrl[row_coh]
             if panel:
@@ -478,10 +480,20 @@ def _estimate_att_gt(data, y, unit, time, cohort, *, covariates, control, base_p
             else:
                 if panel:
                     dy = Yw[sel, t] - Yw[sel, b]
-                    X = np.column_stack([np.ones(len(sel)), Xw[sel, b, :]]) if Xw is not None \
-                        else np.ones((len(sel), 1))
+                    # the sample, covariates and hence the propensity score and the OLS Gram
+                    # matrix are shared by every ATT(g,t) with the same cohort, comparison
+                    # group and (for time-varying covariates) base period: fit them once
+                    key = (c, ctrl.tobytes(), b if covs_vary else -1)
                     try:
-                        att, inf = est(dy, D, X, row_w[sel])
+                        if key not in nuis:
+                            X = (np.column_stack([np.ones(len(sel)), Xw[sel, b, :]])
+                                 if Xw is not None else np.ones((len(sel), 1)))
+                            ws = row_w[sel]
+                            nuis[key] = (X, None if est_method == "reg" else _cs_drdid.logit(D, X, ws),
+                                         None if est_method == "ipw" else
+                                         _cs_drdid.wls_inv(X, ws * (1 - D)))
+                        X, ps_fit, ols_inv = nuis[key]
+                        att, inf = est(dy, D, X, row_w[sel], ps_fit=ps_fit, ols_inv=ols_inv)
                     except EstimationError as exc:
                         raise EstimationError(f"ATT({_num(times[g])},{_num(times[t])}): {exc}") from None
                 else:
