@@ -1,8 +1,9 @@
-"""Wild cluster bootstrap for one linear restriction in an OLS/WLS with absorbed fixed effects.
+"""Wild cluster bootstrap for linear restrictions in an OLS/WLS with absorbed fixed effects.
 
 Model: ``y = X β + D α + u`` with cluster-correlated errors (``D`` = dummies of the optional
 fixed effects, absorbed by the Frisch–Waugh–Lovell theorem through ``_fe.demean``). Tested
-hypothesis: ``H0: R·β = r`` with ``R`` one row (a single restriction).
+hypothesis: ``H0: R·β = r`` with ``R`` one row (t test, with a confidence interval) or
+``q`` rows (joint Wald test).
 
 Methods (Cameron, Gelbach & Miller 2008; MacKinnon, Nielsen & Webb 2023; Roodman, MacKinnon,
 Nielsen & Webb 2019 "Fast and wild"):
@@ -29,7 +30,15 @@ are nested in the clusters). So one draw costs a ``G×G`` matrix–vector produc
 processed as ``G×b`` blocks. Because ``ũ`` (WCR) is affine in ``r``, so are ``n`` and ``K``:
 per draw three sums make ``t*(r)`` available for every ``r`` in O(1), which makes the
 confidence interval by test inversion cheap (a bisection on the WCR p-value as a function of
-``r``; for WCU the same machinery returns the percentile-t interval).
+``r``; for WCU the same machinery returns the percentile-t interval). The p-value need not be
+monotone in ``r``; the interval returned is the hull of the accepted points found by a
+64-point scan between the estimate and the first rejected point on each side, refined by
+bisection; an end is ±inf when no rejected point exists (possible with very few clusters).
+
+Cost: O(n·k) preparation plus O(G²) per draw (and O(L³) once for the reduced FE system,
+``L`` = levels of the fixed effects other than the largest), so this algebra is meant for few
+to moderately many clusters (the municipality case: G ≤ 98); with thousands of clusters the
+``G×G`` matrices become the bottleneck.
 
 P-value convention (``p_type="symmetric"``): ``p = #{ |t*| > |t| } / B`` — strict inequality,
 the share of bootstrap statistics *strictly* larger in absolute value than the observed one;
@@ -56,7 +65,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
