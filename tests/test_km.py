@@ -161,3 +161,15 @@ def test_share_in_job_at_weeks_from_km_with_planted_exponential():
     s = kaplan_meier(df).at([13, 26, 52])
     truth = (1 - h) ** (np.array([13, 26, 52]) + 1)
     assert np.all(np.abs(s["estimate"] - truth) < 4 * s["se"] + 1e-12)
+
+
+def test_curve_beyond_follow_up():
+    ended = pd.DataFrame({"varighed_uger": [1, 2, 3], "status": ["job", "job", "job"]})
+    open_ = pd.DataFrame({"varighed_uger": [1, 2, 3], "status": ["job", "job", "censureret"]})
+    assert kaplan_meier(ended).at([10])["estimate"].iloc[0] == 0.0
+    assert kaplan_meier(ended).rmst(10)["rmst"].iloc[0] == pytest.approx(1 + 2 / 3 + 1 / 3)
+    assert np.isnan(kaplan_meier(open_).at([10])["estimate"].iloc[0])
+    assert np.isnan(kaplan_meier(open_).rmst(10)["rmst"].iloc[0])
+    s = kaplan_meier(open_).at([0, 2, 3])
+    assert s["estimate"].tolist() == pytest.approx([1.0, 1 / 3, 1 / 3])
+    assert s["n_risk"].tolist() == [3, 2, 1]
