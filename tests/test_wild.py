@@ -558,3 +558,23 @@ def test_brute_force_mammen_enumerated_probability_weighted(collapsed):
     np.testing.assert_allclose(np.sort(res.t_boot), np.sort(ref), rtol=1e-7, atol=1e-9)
     t = abs(res.t_stat)
     assert res.p == pytest.approx(float(prob[np.abs(ref) > t * (1 + 1e-9)].sum()), abs=1e-12)
+
+
+def test_ci_ends_by_brute_force(collapsed):
+    """At the WCR interval's ends the brute-force (statsmodels refit) p-value crosses alpha."""
+    X = sm.add_constant(collapsed[X_COLS].to_numpy(float))
+    y = collapsed["hasinsurance"].to_numpy(float)
+    cl = collapsed["year"].to_numpy()
+    res = wild_cluster_bootstrap(X, y, cl, param=3, B=999, alpha=0.1)
+    V = _all_draws("rademacher", 8)
+
+    def p_brute(r):
+        tb = _brute_force_t(X, y, cl, 3, r, V)
+        fit = sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": cl})
+        t = (fit.params[3] - r) / fit.bse[3]
+        return np.mean(np.abs(tb) > abs(t) * (1 + 1e-9))
+
+    eps = 1e-5 * res.se
+    lo, hi = res.ci
+    assert p_brute(lo + eps) >= 0.1 > p_brute(lo - eps)
+    assert p_brute(hi - eps) >= 0.1 > p_brute(hi + eps)
