@@ -116,11 +116,37 @@ def solve_wls(X: np.ndarray, y: np.ndarray, w: np.ndarray | None = None,
 
 
 def nested_in(fe_codes: np.ndarray, cluster_codes: np.ndarray) -> bool:
-    """True if every level of the fixed effect lies within a single cluster."""
+    """True if every level of the fixed effect lies within a single cluster (O(n), no sort)."""
+    fe_codes = np.asarray(fe_codes)
+    cluster_codes = np.asarray(cluster_codes)
     if len(fe_codes) == 0:
         return True
-    pairs = np.unique(np.stack([fe_codes, cluster_codes], axis=1), axis=0)
-    return len(pairs) == len(np.unique(fe_codes))
+    rep = np.empty(int(fe_codes.max()) + 1, dtype=cluster_codes.dtype)
+    rep[fe_codes] = cluster_codes  # any row's cluster per level; nested iff all rows agree
+    return bool(np.array_equal(rep[fe_codes], cluster_codes))
+
+
+def fe_dof(fes: Sequence[np.ndarray]) -> int:
+    """Parameters absorbed by the fixed effects: total levels minus redundant ones.
+
+    One factor: its number of levels. Two factors: ``G1 + G2 - (connected components of the
+    bipartite level graph)`` (exact; computed with ``scipy.sparse.csgraph`` in O(n)). More
+    factors: each further factor is assumed to add one redundancy (as ``_fe.count_fe_dof``).
+    """
+    if not fes:
+        return 0
+    sizes = [int(g.max()) + 1 for g in fes]
+    if len(fes) == 1:
+        return sizes[0]
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    g1, g2 = fes[0], fes[1]
+    n1, n2 = sizes[0], sizes[1]
+    adj = coo_matrix((np.ones(len(g1), dtype=np.int8), (g1, g2 + n1)),
+                     shape=(n1 + n2, n1 + n2)).tocsr()
+    n_comp, _ = connected_components(adj, directed=False)
+    return sum(sizes) - int(n_comp) - (len(fes) - 2)
 
 
 def ols_fit(X: np.ndarray, y: np.ndarray, *, names: Sequence[str], w: np.ndarray | None = None,
@@ -150,7 +176,7 @@ def ols_fit(X: np.ndarray, y: np.ndarray, *, names: Sequence[str], w: np.ndarray
             raise EstimationError("cluster-robust covariance needs cluster codes")
         cluster = np.asarray(cluster)
         G = int(cluster.max()) + 1
-        n_clusters = int(len(np.unique(cluster)))
+        n_clusters = int(np.count_nonzero(np.bincount(cluster, minlength=G)))
         if n_clusters < 2:
             raise EstimationError("cluster-robust standard errors need at least 2 clusters")
         S = np.empty((G, X.shape[1]))

@@ -33,7 +33,7 @@ import pandas as pd
 
 from evaluering.errors import EstimationError
 from evaluering.estimators import _fe
-from evaluering.estimators._ols import OlsFit, nested_in, ols_fit
+from evaluering.estimators._ols import OlsFit, fe_dof, nested_in, ols_fit
 from evaluering.estimators._panel import as_frame, require_columns
 from evaluering.results import EstimateResult
 
@@ -67,6 +67,23 @@ def _numeric(df: pd.DataFrame, col: str) -> np.ndarray:
     if not np.all(np.isfinite(v)):
         raise EstimationError(f"column '{col}' must be numeric without missing values")
     return v
+
+
+def _codes(values) -> tuple[np.ndarray, int]:
+    """Integer codes 0..G-1 in sorted order of the levels, and G.
+
+    O(n) without sorting for integer columns with a compact range (ids, periods); otherwise
+    ``_fe.factorize``.
+    """
+    v = np.asarray(values)
+    if v.dtype.kind in "iu" and len(v):
+        lo, hi = int(v.min()), int(v.max())
+        if hi - lo < max(4 * len(v), 1024):
+            present = np.zeros(hi - lo + 1, dtype=bool)
+            present[v - lo] = True
+            remap = np.cumsum(present, dtype=np.int64) - 1
+            return remap[v - lo], int(remap[-1]) + 1
+    return _fe.factorize(v)
 
 
 @dataclass(frozen=True)
@@ -141,7 +158,8 @@ def twfe_design(data, y: str, unit: str, time: str, regressors: str | Sequence[s
     M[:, 0] = _numeric(df, y)
     for j, c in enumerate(names):
         M[:, 1 + j] = _numeric(df, c)
-    fes = [_fe.factorize(df[c].to_numpy())[0] for c in fe_cols]
+    codes = {c: _codes(df[c].to_numpy()) for c in dict.fromkeys([unit, time, *fe_cols])}
+    fes = [codes[c][0] for c in fe_cols]
     norms = np.sqrt(np.sum(M**2, axis=0))
     Md = _fe.demean(M, fes, weights=w) if fes else M
     # regressors with no variation left after the fixed effects
@@ -149,11 +167,11 @@ def twfe_design(data, y: str, unit: str, time: str, regressors: str | Sequence[s
         if norms[1 + j] == 0 or np.sqrt(np.sum(Md[:, 1 + j] ** 2)) <= 1e-9 * norms[1 + j]:
             raise EstimationError(f"'{c}' is collinear with the fixed effects "
                                   f"({' + '.join(fe_cols)}): it does not vary within them")
-    unit_codes, n_units = _fe.factorize(df[unit].to_numpy())
-    time_codes, n_times = _fe.factorize(df[time].to_numpy())
-    k_fe = _fe.count_fe_dof(fes) if fes else 0
+    unit_codes, n_units = codes[unit]
+    time_codes, n_times = codes[time]
+    k_fe = fe_dof(fes)
     if cluster is not None:
-        ccodes, G = _fe.factorize(df[cluster].to_numpy())
+        ccodes, G = codes[cluster] if cluster in codes else _codes(df[cluster].to_numpy())
         # Fixed effects nested in the clusters are not counted in K (fixest's default
         # ``fixef.K = "nested"``); the one parameter of a nested factor that plays the role
         # of the intercept stays counted: K(unit + time, cluster = unit) = slopes + n_times.
