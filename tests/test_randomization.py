@@ -211,3 +211,26 @@ def test_stratified_permutation():
     mc = randomization_inference(diff_in_means, d, "u", treatment_col="D", strata="region",
                                  exact_max=1, n_perm=500, seed=0)
     assert not mc.exact and abs(mc.p - 1 / 9) < 0.06
+
+
+def test_staggered_cohort_permutation_with_toolkit_callaway_santanna():
+    """Placebo in space for a staggered design: permute cohort labels (never-treated = 0)."""
+    from evaluering.estimators.cs import callaway_santanna
+
+    rng = np.random.default_rng(13)
+    n_units, T = 14, 6
+    cohort = np.array([3] * 4 + [5] * 4 + [0] * 6)
+    unit = np.repeat(np.arange(n_units), T)
+    time = np.tile(np.arange(1, T + 1), n_units)
+    g = cohort[unit]
+    treated_now = (g > 0) & (time >= g)
+    y = rng.normal(size=n_units)[unit] + 0.2 * time + 2.0 * treated_now \
+        + 0.3 * rng.normal(size=len(unit))
+    df = pd.DataFrame({"unit": unit, "time": time, "g": g, "y": y})
+    est = lambda f: callaway_santanna(f, "y", "unit", "time", "g")  # noqa: E731
+    res = randomization_inference(est, df, "unit", cohort_col="g", n_perm=39, exact_max=100,
+                                  seed=1)
+    # 14! / (4! 4! 6!) = 210210 assignments: Monte Carlo
+    assert res.n_possible == math.factorial(14) // (24 * 24 * 720)
+    assert not res.exact and res.p <= 1 / 40 + 1e-12
+    assert res.estimate == pytest.approx(2.0, abs=0.4)
