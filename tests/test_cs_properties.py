@@ -297,3 +297,16 @@ def test_single_unit_cohort_warns(mpdta):
     r = callaway_santanna(df, "lemp", "countyreal", "year", "first.treat")
     assert any("single unit" in w for w in r.info["warnings"])
     assert 2005 in set(r.components["att_gt"]["group"])
+
+
+def test_cross_section_clustered_by_unit_equals_panel(mpdta):
+    """On a balanced panel, the repeated-cross-section estimator with influence functions
+    summed within units reproduces the panel estimator's analytic SEs exactly (two separate
+    code paths: cohort-period cells vs. unit rows)."""
+    p = callaway_santanna(mpdta, "lemp", "countyreal", "year", "first.treat", aggregation="group")
+    r = callaway_santanna(mpdta, "lemp", "countyreal", "year", "first.treat", panel=False,
+                          cluster="countyreal", aggregation="group")
+    for comp in ("att_gt", "event", "group", "calendar"):
+        np.testing.assert_allclose(r.components[comp]["se"], p.components[comp]["se"], rtol=1e-9)
+    assert r.se == pytest.approx(p.se, rel=1e-9)
+    assert r.info["pretest_p"] == pytest.approx(p.info["pretest_p"], rel=1e-7)
