@@ -236,6 +236,10 @@ def test_forsoeg_copy_and_sandhed(small):
         assert set(t["effekt"]) == set(contract.OUTCOME_IDS)
         assert t["effekt"]["hazard_job"] == t["parametre"]["hazard_job"]
         assert t["n_forloeb_eksponeret"] > 0
+        assert set(t["effekt_fuld_opfoelgning"]) == set(contract.OUTCOME_IDS)
+        nf = t["n_forloeb_fuld_opfoelgning"]
+        assert t["n_forloeb_eksponeret"] >= nf["job_13_uger"] >= nf["job_26_uger"] \
+            >= nf["job_52_uger"] == nf["rmst_52_uger"]
     st = s["forsoeg"]["samtaler-forsikrede"]
     assert st["effekt"]["hazard_job"] == pytest.approx(1.10)
     # the in-person share shifts by the planted -30 pp (no clipping at these levels)

@@ -116,7 +116,9 @@ TRUTH_DEFINITIONS = {
     "population": "exposed spells (municipality in the trial, ydelsesgruppe in maalgruppe, "
                   "start on or after the municipality's start) that start no later than the "
                   "trial's slut; effect = mean over these spells of Y(1) - Y(0), where Y(0) "
-                  "re-simulates the spell with the same random numbers and no effect",
+                  "re-simulates the spell with the same random numbers and no effect. "
+                  "'effekt_fuld_opfoelgning' restricts each outcome to the spells whose "
+                  "horizon (13/26/52 weeks, 26 for resources) ends by slut",
     "hazard_job": "hazard ratio: the planted multiplier of the weekly hazard of exit to "
                   "self-support (afgang job or andet); cause-specific, proportional over "
                   "duration and calendar time, conditional on the spell's covariates, "
@@ -425,10 +427,15 @@ class _ChunkOut:
     forloeb: pa.Table
     kontakter: pa.Table
     ugestatus: pa.Table
-    truth: np.ndarray            # (T, n_stats) sums
+    truth: np.ndarray            # (T, n_stats) sums over exposed spells in the window
     n_truth: np.ndarray          # (T,)
+    truth_full: np.ndarray       # (T, n_stats) sums over those with full follow-up in window
+    n_full: np.ndarray           # (T, n_stats)
 
 
+_HORIZON = {"job_13_uger": 13, "job_26_uger": 26, "job_52_uger": 52, "rmst_52_uger": 52,
+            "samtaler_pr_forloeb": 26, "andel_fysiske_samtaler": 26, "minutter_pr_forloeb": 26,
+            "laegeattester_pr_forloeb": 26, "rehab_pr_forloeb": 26, "udgift_pr_forloeb": 26}
 _TRUTH_STATS = ("job_13_uger", "job_26_uger", "job_52_uger", "rmst_52_uger",
                 "samtaler_pr_forloeb", "andel_fysiske_samtaler", "minutter_pr_forloeb",
                 "laegeattester_pr_forloeb", "rehab_pr_forloeb", "udgift_pr_forloeb")
@@ -511,6 +518,8 @@ def _simulate_chunk(world: _World, seed: int, chunk_no: int, kom_idx: np.ndarray
     T = len(world.trials)
     truth = np.zeros((T, len(_TRUTH_STATS)))
     n_truth = np.zeros(T)
+    truth_full = np.zeros((T, len(_TRUTH_STATS)))
+    n_full = np.zeros((T, len(_TRUTH_STATS)))
 
     cur_p = np.arange(n)
     cur_m = home.copy()
@@ -562,6 +571,10 @@ def _simulate_chunk(world: _World, seed: int, chunk_no: int, kom_idx: np.ndarray
                 if sel.any():
                     n_truth[j] += sel.sum()
                     truth[j] += [np.nansum(diff[k][sel]) for k in _TRUTH_STATS]
+                    for i, k in enumerate(_TRUTH_STATS):
+                        full = sel & (s_cf + 7 * _HORIZON[k] <= world.trial_slut[j] + 1)
+                        n_full[j, i] += full.sum()
+                        truth_full[j, i] += np.nansum(diff[k][full])
 
         # ---- record spells
         start_i = cur_start.astype(np.int64)
@@ -708,7 +721,7 @@ def _simulate_chunk(world: _World, seed: int, chunk_no: int, kom_idx: np.ndarray
         cols[name] = _dict_col((c.astype(np.int32) - 1).clip(0), dictionary, mask=c == 0)
     uge = pa.table(cols)
     del mat
-    return _ChunkOut(forl, kont_tab, uge, truth, n_truth)
+    return _ChunkOut(forl, kont_tab, uge, truth, n_truth, truth_full, n_full)
 
 
 _DAY0_EPOCH = (DAY0 - dt.date(1970, 1, 1)).days
@@ -881,6 +894,8 @@ def simulate(out_dir: str | os.PathLike, scale: str = "small", seed: int = 0,
     T = len(trials)
     truth = np.zeros((T, len(_TRUTH_STATS)))
     n_truth = np.zeros(T)
+    truth_full = np.zeros((T, len(_TRUTH_STATS)))
+    n_full = np.zeros((T, len(_TRUTH_STATS)))
     counts = {"forloeb": 0, "kontakter": 0, "ugestatus": 0}
     with atomic_dir(out_dir) as tmp:
         writers = {r: _Writer(tmp / f"{r}{ext}", fmt) for r in counts}
@@ -895,6 +910,8 @@ def simulate(out_dir: str | os.PathLike, scale: str = "small", seed: int = 0,
                     counts[r] += tab.num_rows
                 truth += res.truth
                 n_truth += res.n_truth
+                truth_full += res.truth_full
+                n_full += res.n_full
                 del res
                 if progress is not None:
                     progress(ci + 1, len(chunks))
@@ -905,7 +922,8 @@ def simulate(out_dir: str | os.PathLike, scale: str = "small", seed: int = 0,
         (tmp / "ydelseskoder.toml").write_bytes(
             ref.joinpath("ydelseskoder_simulator.toml").read_bytes())
         (tmp / "forsoeg.toml").write_bytes(forsoeg_nordjylland_path().read_bytes())
-        sandhed = _sandhed(world, trials, truth, n_truth, seed, scale, n_total, counts, effects)
+        sandhed = _sandhed(world, trials, truth, n_truth, truth_full, n_full, seed, scale,
+                           n_total, counts)
         from evaluering._atomic import write_json
 
         write_json(tmp / "sandhed.json", sandhed)
@@ -916,7 +934,8 @@ def simulate(out_dir: str | os.PathLike, scale: str = "small", seed: int = 0,
     return out_dir
 
 
-def _sandhed(world, trials, truth, n_truth, seed, scale, n_total, counts, effects) -> dict:
+def _sandhed(world, trials, truth, n_truth, truth_full, n_full, seed, scale, n_total,
+             counts) -> dict:
     keys = list(EFFECT_KEYS)
     per = {}
     for j, t in enumerate(trials):
@@ -933,6 +952,13 @@ def _sandhed(world, trials, truth, n_truth, seed, scale, n_total, counts, effect
             "parametre": {k: float(world.eff[j, i]) for i, k in enumerate(keys)},
             "n_forloeb_eksponeret": int(nt),
             "effekt": {k: (round(v, 10) if v is not None else None) for k, v in ud.items()},
+            # the same, restricted per outcome to spells whose horizon (13/26/52 weeks; 26 for
+            # the resource outcomes) ends by the trial's slut (full follow-up in the window)
+            "effekt_fuld_opfoelgning": {"hazard_job": float(world.eff[j, 0]), **{
+                k: (round(float(truth_full[j, i] / n_full[j, i]), 10) if n_full[j, i] > 0
+                    else None) for i, k in enumerate(_TRUTH_STATS)}},
+            "n_forloeb_fuld_opfoelgning": {k: int(n_full[j, i])
+                                           for i, k in enumerate(_TRUTH_STATS)},
         }
     return {
         "beskrivelse": "Sande (plantede) effekter i det simulerede datasæt. Simulated data: "
