@@ -136,3 +136,41 @@ def test_sandhed_time_to_job_matches_an_empirical_did(runs):
     assert abs(did["r52"] - truth["rmst_52_uger"]) < 3.0
     null = runs["null_sandhed"]["forsoeg"]["samtaler-forsikrede"]["effekt"]
     assert null["job_13_uger"] == 0 and null["rmst_52_uger"] == 0
+
+
+def _cox_did(f: pd.DataFrame, trial):
+    """Cox model (lifelines) of the weekly exit to self-support within 52 weeks with arm,
+    period, arm x period and the person covariates; returns exp(coef) and the 99 % CI of
+    the arm x period term."""
+    from lifelines import CoxPHFitter
+
+    a = _arms(f, trial)
+    end = pd.to_datetime(a.slut_dato.fillna(dt.date(2021, 12, 31)))
+    dur = (end - pd.to_datetime(a.start_dato)).dt.days / 7 + 1 / 7
+    d = pd.DataFrame({
+        "T": np.minimum(dur, 52).to_numpy(),
+        "E": (a.afgang.isin(["job", "andet"]) & (dur <= 52)).astype(int).to_numpy(),
+        "arm": (a.arm == "T").astype(int).to_numpy(),
+        "post": (a.period == "post").astype(int).to_numpy(),
+        "kvinde": (a.koen == "K").astype(int).to_numpy(),
+        "alder": (pd.to_datetime(a.start_dato).dt.year - a.foedselsaar).to_numpy(),
+    })
+    d["arm_post"] = d.arm * d.post
+    for h in ("vestlig", "ikke_vestlig"):
+        d[h] = (a.herkomst == h).astype(int).to_numpy()
+    for u in ("grundskole", "erhvervsfaglig", "videregaaende"):
+        d[u] = (a.uddannelse == u).astype(int).to_numpy()
+    m = CoxPHFitter(alpha=0.01).fit(d, "T", "E")
+    lo, hi = np.exp(m.confidence_intervals_.loc["arm_post"]).tolist()
+    return float(np.exp(m.params_["arm_post"])), lo, hi
+
+
+def test_planted_hazard_ratio_inside_cox_interval(runs):
+    """A second, model-based check: the planted (conditional) hazard ratio 1.5 lies in the
+    99 % interval of a lifelines Cox DiD; with no effect the interval covers 1."""
+    f, _, fs = runs["effect"]
+    hr, lo, hi = _cox_did(f, fs["samtaler-forsikrede"])
+    assert lo < 1.5 < hi and lo > 1.1, (hr, lo, hi)
+    f0, _, fs0 = runs["null"]
+    hr0, lo0, hi0 = _cox_did(f0, fs0["samtaler-forsikrede"])
+    assert lo0 < 1.0 < hi0, (hr0, lo0, hi0)
