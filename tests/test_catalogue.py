@@ -188,3 +188,13 @@ def test_kommune_code_normalisation_and_dates(tmp_path):
     assert f.start_for("860") == dt.date(2017, 9, 1)
     assert set(f.udeluk_fra_kontrol) == NZ
     assert len(f.kontrol_kommuner()) == 98 - 2 - 9
+
+
+def test_forsoeg_is_immutable_and_hashable():
+    fs = cat.load_forsoeg(cat.forsoeg_nordjylland_path())
+    again = cat.load_forsoeg(cat.forsoeg_nordjylland_path())
+    assert fs == again and len(set(fs) | set(again)) == len(fs)
+    with pytest.raises(Exception):
+        fs[0].start = dt.date(2000, 1, 1)
+    with pytest.raises(TypeError):
+        fs[0].start_pr_kommune["860"] = dt.date(2000, 1, 1)

@@ -136,6 +136,12 @@ class Forsoeg:
     start_pr_kommune: Mapping[str, dt.date] = field(default_factory=lambda: MappingProxyType({}))
     beskrivelse: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
+    def __hash__(self) -> int:  # the mappings are read-only views: hash their items
+        return hash((self.id, self.navn, self.ordning, self.maalgruppe, self.start, self.slut,
+                     self.kommuner, self.udfald, self.udeluk_fra_kontrol,
+                     tuple(sorted(self.start_pr_kommune.items())),
+                     tuple(sorted(self.beskrivelse.items()))))
+
     def start_for(self, kode: str) -> dt.date | None:
         """The trial's start in municipality ``kode`` (``None`` if it is not in the trial)."""
         k = contract.normalise_kommune_kode(kode) or str(kode)
