@@ -412,6 +412,7 @@ def _estimate_att_gt(data, y, unit, time, cohort, *, covariates, control, base_p
             Z = np.column_stack([row_y * row_w, row_w, np.ones(n)])
             d = 3
             Wc = np.bincount(cell, weights=row_w, minlength=ncell).reshape(C, T)
+            cnt = np.diff(bounds).reshape(C, T)
             SY = np.bincount(cell, weights=Z[:, 0], minlength=ncell).reshape(C, T)
         lam_cols = []
         for c, g, t, b, post, ctrl in pairs:
@@ -451,8 +452,8 @@ def _estimate_att_gt(data, y, unit, time, cohort, *, covariates, control, base_p
                 lam[ctrl, b, 1] -= n * mCb / WCb
                 lam = lam.reshape(ncell, d)
                 att = (mTt - mTb) - (mCt - mCb)
-                n_t = int(np.bincount(row_coh[(row_coh == c) & ((row_t == t) | (row_t == b))]).sum())
-                n_c = int((ctrl[row_coh] & ((row_t == t) | (row_t == b))).sum())
+                n_t = cnt[c, t] + (cnt[c, b] if b != t else 0)
+                n_c = cnt[ctrl, t].sum() + (cnt[ctrl, b].sum() if b != t else 0)
             lam_cols.append(lam)
             K_rows.append((c, g, t, b, post, att, int(n_t), int(n_c)))
         lam_all = np.stack(lam_cols, axis=2) if lam_cols else np.zeros((ncell, d, 0))
@@ -464,11 +465,11 @@ def _estimate_att_gt(data, y, unit, time, cohort, *, covariates, control, base_p
         nuis: dict = {}
         covs_vary = bool(panel and Xw is not None and not (Xw == Xw[:, :1, :]).all())
         for c, g, t, b, post, ctrl in pairs:
-            in_grp = (row_coh == c) | ctrl[row_coh]
-            if panel:
-                sel = np.flatnonzero(in_grp)
-            else:
-                sel = np.flatnonzero(in_grp & ((row_t == t) | (row_t == b)))
+            # rows are sorted by cell, so the 2x2 sample is a union of contiguous ranges
+            cohs = np.flatnonzero(ctrl | (np.arange(C) == c))
+            cells_ = cohs if panel else np.sort(np.concatenate([cohs * T + t, cohs * T + b]))
+            cells_ = np.unique(cells_)
+            sel = np.concatenate([np.arange(bounds[q], bounds[q + 1]) for q in cells_])
             D = (row_coh[sel] == c).astype(float)
             n_t, n_c = int(D.sum()), int(len(sel) - D.sum())
             if n_c == 0 or n_t == 0:
