@@ -3,9 +3,10 @@
 Tables (DuckDB, in the private work database):
 
 ``cols_<r>``  one row per data row: ``_row`` (1-based data-row ordinal), ``_line``,
-              ``_shape_ok``, ``_f`` (raw fields, for exact-duplicate detection) and one
-              normalised text column per known/extra column (trimmed; ``''``, ``NA``, ``.``
-              → NULL). Wide ugestatus: ``person_id`` and ``_cells`` (list of week cells).
+              ``_shape_ok``, ``_key`` (for exact-duplicate detection) and one normalised
+              text column per known/extra column (trimmed; ``''``, ``NA``, ``.`` → NULL).
+              Wide ugestatus: ``person_id`` and ``_rawcells`` (list of the raw week cells),
+              plus the long table ``wcells_ugestatus`` of its non-empty cells.
 ``chk_<r>``   ``cols_<r>`` plus typed columns (prefixed ``t_``) and ``_reasons``
               (sorted list of reason codes; empty = accepted).
 """
@@ -102,27 +103,47 @@ def make_layout(src: SourceFile) -> Layout:
     return lay
 
 
+MANY_COLUMNS = 60  # beyond this, normalise with one list lambda (binding a macro per column is slow)
+
+
 def build_cols(con, lay: Layout) -> None:
-    """Normalise every field once (list_transform: a macro per column is slow to bind when
-    there are hundreds of columns), then pick the columns by position."""
+    """``cols_<r>``: normalised text columns picked by position (see the module docstring).
+
+    Wide ugestatus keeps the raw week cells as a list ``_rawcells`` and gets a long table
+    ``wcells_ugestatus`` (``_row``, ``uge``, ``code``) of the non-empty cells of well-formed
+    lines, on which the code checks and the sparse output run as plain column SQL.
+    """
     r = lay.register
-    items = ["row_number() OVER (ORDER BY _line) AS _row", "_line", "_shape_ok", "_f"]
+    items = ["row_number() OVER (ORDER BY _line) AS _row", "_line", "_shape_ok", "_key"]
+    src = f"rows_{r}"
     if lay.layout == "wide":
-        items.append(f"_n[{lay.columns['person_id']}] AS person_id")
+        items.append(f"nz(_f[{lay.columns['person_id']}]) AS person_id")
         pos = "[" + ", ".join(str(i) for _, i, _ in lay.wide_cols) + "]"
-        items.append(f"list_select(_n, {pos})::VARCHAR[] AS _cells")
+        items.append(f"list_select(_f, {pos})::VARCHAR[] AS _rawcells")
     else:
+        n_cols = len(lay.columns) + len(lay.extras)
+        if n_cols > MANY_COLUMNS:
+            src = f"(SELECT *, list_transform(_f, lambda x: nz(x)) AS _n FROM rows_{r})"
+            pick = "_n[{}]"
+        else:
+            pick = "nz(_f[{}])"
         for c, _ in contract.RAW_COLUMNS[r]:
             if c in lay.columns:
-                items.append(f"_n[{lay.columns[c]}] AS {q(c)}")
+                items.append(f"{pick.format(lay.columns[c])} AS {q(c)}")
             else:
                 items.append(f"NULL::VARCHAR AS {q(c)}")
         for c, i in lay.extras.items():
-            items.append(f"_n[{i}] AS {q(c)}")
-    con.execute(f"""CREATE TABLE cols_{r} AS SELECT {', '.join(items)}
-                    FROM (SELECT *, list_transform(_f, lambda x: nz(x)) AS _n FROM rows_{r})
-                    ORDER BY _line""")
+            items.append(f"{pick.format(i)} AS {q(c)}")
+    con.execute(f"CREATE TABLE cols_{r} AS SELECT {', '.join(items)} FROM {src} ORDER BY _line")
     con.execute(f"DROP TABLE rows_{r}")
+    if lay.layout == "wide":
+        weeks = "[" + ", ".join(str(w) for _, _, w in lay.wide_cols) + "]::INTEGER[]"
+        con.execute(f"""
+            CREATE TABLE wcells_ugestatus AS
+            SELECT _row, uge, nz(raw) AS code FROM (
+                SELECT _row, unnest(_rawcells) AS raw, unnest({weeks}) AS uge
+                FROM cols_ugestatus WHERE _shape_ok)
+            WHERE nz(raw) IS NOT NULL""")
 
 
 def infer_extra_types(con, lay: Layout) -> None:
@@ -149,16 +170,23 @@ def infer_extra_types(con, lay: Layout) -> None:
 
 
 def _reasons_expr(conds: list[tuple[str, str]]) -> str:
-    items = ", ".join(f"CASE WHEN coalesce({cond}, false) THEN {lit(code)} END" for code, cond in conds)
-    return ("CASE WHEN NOT _shape_ok THEN list_filter(['ugyldig_linje', "
-            "CASE WHEN _dup THEN 'dublet' END], lambda x: x IS NOT NULL) ELSE "
-            f"list_sort(list_distinct(list_filter([{items}], lambda x: x IS NOT NULL))) END")
+    """Sorted list of the reason codes whose condition holds (no list lambda: a string of
+    the codes in sorted order, split)."""
+    merged: dict[str, list[str]] = {}
+    for code, cond in conds:
+        merged.setdefault(code, []).append(f"({cond})")
+    parts = ", ".join(f"CASE WHEN coalesce({' OR '.join(merged[c])}, false) THEN {lit(c)} END"
+                      for c in sorted(merged))
+    return ("CASE WHEN NOT _shape_ok THEN CASE WHEN _dup THEN ['dublet', 'ugyldig_linje'] "
+            "ELSE ['ugyldig_linje'] END ELSE "
+            f"CASE WHEN concat_ws(',', {parts}) = '' THEN []::VARCHAR[] "
+            f"ELSE string_split(concat_ws(',', {parts}), ',') END END")
 
 
 def _other_cpr(cols: list[str]) -> str:
     if not cols:
         return "false"
-    return f"list_bool_or(list_transform([{', '.join(q(c) for c in cols)}], lambda x: has_cpr(x)))"
+    return " OR ".join(f"has_cpr({q(c)})" for c in cols)
 
 
 def build_chk(con, lay: Layout, koder: dict[str, str] | None) -> None:
@@ -219,14 +247,12 @@ def build_chk(con, lay: Layout, koder: dict[str, str] | None) -> None:
             ("ukendt_ydelseskode", f"ydelseskode IS NOT NULL AND NOT list_contains({codes}, ydelseskode)"),
         ]
         typed += ["iso_week(uge) AS t_uge"]
-    else:  # wide ugestatus
-        codes = lit_list(sorted(koder or {}))
+    else:  # wide ugestatus: cell problems come from wcells_ugestatus (joined below)
         conds += [
             ("manglende_vaerdi", "person_id IS NULL"),
             ("cpr_i_person_id", "is_cpr(person_id)"),
-            ("cpr_i_kolonne", "list_bool_or(list_transform(_cells, lambda c: has_cpr(c)))"),
-            ("ukendt_ydelseskode", f"list_bool_or(list_transform(_cells, lambda c: "
-                                   f"c IS NOT NULL AND NOT list_contains({codes}, c)))"),
+            ("cpr_i_kolonne", "_w_cpr"),
+            ("ukendt_ydelseskode", "_w_unknown"),
         ]
     conds.append(("dublet", "_dup"))
     for c, typ in lay.extra_types.items():
@@ -234,12 +260,24 @@ def build_chk(con, lay: Layout, koder: dict[str, str] | None) -> None:
             typed.append(f"try_cast({q(c)} AS BIGINT) AS {q('t_' + c)}")
         elif typ == "DOUBLE":
             typed.append(f"pnum({q(c)}) AS {q('t_' + c)}")
-    sel = ", ".join(["* EXCLUDE (_f, _dup)"] + typed + [f"{_reasons_expr(conds)} AS _reasons"])
+    source = f"cols_{r}"
+    exclude = "_key, _dup"
+    if lay.layout == "wide":
+        con.execute("""
+            CREATE TEMP TABLE _wbad AS
+            SELECT _row, bool_or(k.code IS NULL) AS _w_unknown, bool_or(has_cpr(w.code)) AS _w_cpr
+            FROM wcells_ugestatus w LEFT JOIN _koder k ON w.code = k.code
+            GROUP BY _row HAVING bool_or(k.code IS NULL) OR bool_or(has_cpr(w.code))""")
+        source = (f"(SELECT c.*, coalesce(b._w_unknown, false) AS _w_unknown, "
+                  f"coalesce(b._w_cpr, false) AS _w_cpr FROM cols_{r} c "
+                  f"LEFT JOIN _wbad b USING (_row))")
+        exclude += ", _w_unknown, _w_cpr"
+    sel = ", ".join([f"* EXCLUDE ({exclude})"] + typed + [f"{_reasons_expr(conds)} AS _reasons"])
     con.execute(f"""
         CREATE TABLE chk_{r} AS
         SELECT {sel} FROM (
-            SELECT *, row_number() OVER (PARTITION BY _f ORDER BY _line) > 1 AS _dup
-            FROM cols_{r}) ORDER BY _row""")
+            SELECT *, row_number() OVER (PARTITION BY _key ORDER BY _line) > 1 AS _dup
+            FROM {source}) ORDER BY _row""")
     con.execute(f"DROP TABLE cols_{r}")
 
 

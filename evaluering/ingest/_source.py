@@ -5,6 +5,7 @@ non-blank physical line (CSV) or per row (Parquet)::
 
     _line      BIGINT     1-based physical line in the file (header = line 1);
                           Parquet: 1-based row number + 1
+    _key       VARCHAR    exact-duplicate key: the line text (CSV), JSON of the fields (Parquet)
     _f         VARCHAR[]  the fields as text (CSV: split on the separator, quotes removed)
     _shape_ok  BOOLEAN    the line splits into exactly as many fields as the header
 
@@ -216,24 +217,31 @@ def _sql_str(s: str) -> str:
 
 
 def load_rows(con, src: SourceFile) -> None:
-    """Create ``rows_<register>`` (see the module docstring) and count blank lines."""
+    """Create ``rows_<register>`` (see the module docstring).
+
+    ``_key`` is what exact duplicates are compared on: the line text (CSV) or the JSON of
+    the field list (Parquet). Splitting has three paths: no quote in the line →
+    ``string_split``; only whole-field quotes without separators or quotes inside (what
+    most writers produce) → remove the quotes, then ``string_split``; anything else → an
+    RFC 4180 regular expression, with a check that the tokens rebuild the line.
+    """
     t = f"rows_{src.register}"
     n = len(src.header)
     if src.format == "parquet":
         items = []
         for name in src.header:
-            q = '"' + name.replace('"', '""') + '"'
+            qn = '"' + name.replace('"', '""') + '"'
             typ = src.parquet_types[name].upper()
             if typ == "DATE" or typ.startswith("TIMESTAMP"):
-                items.append(f"strftime(CAST({q} AS DATE), '%Y-%m-%d')")
+                items.append(f"strftime(CAST({qn} AS DATE), '%Y-%m-%d')")
             else:
-                items.append(f"CAST({q} AS VARCHAR)")
+                items.append(f"CAST({qn} AS VARCHAR)")
         con.execute(f"""
             CREATE TABLE {t} AS
-            SELECT (file_row_number + 2)::BIGINT AS _line, [{', '.join(items)}] AS _f,
-                   true AS _shape_ok
-            FROM read_parquet({_sql_str(str(src.path))}, file_row_number = true)
-            ORDER BY file_row_number""")
+            SELECT _line, CAST(to_json(_f) AS VARCHAR) AS _key, _f, true AS _shape_ok FROM (
+                SELECT (file_row_number + 2)::BIGINT AS _line, [{', '.join(items)}] AS _f
+                FROM read_parquet({_sql_str(str(src.path))}, file_row_number = true))
+            ORDER BY _line""")
         return
     sep = src.separator
     comp = "gzip" if str(src.read_path).endswith(".gz") else "none"
@@ -248,20 +256,29 @@ def load_rows(con, src: SourceFile) -> None:
     except Exception as exc:  # noqa: BLE001
         raise InputError(f"cannot be read: {mask_text(str(exc))}", file=str(src.path)) from None
     s = _sql_str(sep)
+    field_simple = f'(?:"[^"{sep}]*"|[^"{sep}]*)'
+    simple_re = _sql_str(f"{field_simple}(?:{sep}{field_simple})*")
     tok_re = _sql_str(sep + '("(?:[^"]|"")*"|[^' + sep + '"]*)')
     con.execute(f"""
         CREATE TABLE {t} AS
         WITH l AS (
             SELECT (rowid + 1)::BIGINT AS _line, line,
-                   CASE WHEN NOT contains(line, '"') THEN string_split(line, {s})
-                        ELSE regexp_extract_all({s} || line, {tok_re}, 1) END AS tok
+                   CASE WHEN NOT contains(line, '"') THEN 0
+                        WHEN regexp_full_match(line, {simple_re}) THEN 1 ELSE 2 END AS kind
             FROM lines_{src.register}
             WHERE rowid > 0 AND line IS NOT NULL AND trim(line, ' \t') <> ''
+        ), f AS (
+            SELECT _line, line, kind,
+                   CASE kind WHEN 0 THEN string_split(line, {s})
+                             WHEN 1 THEN string_split(replace(line, '"', ''), {s})
+                             ELSE list_transform(regexp_extract_all({s} || line, {tok_re}, 1),
+                                   lambda x: CASE WHEN length(x) >= 2 AND starts_with(x, '"')
+                                   AND ends_with(x, '"') THEN replace(x[2:-2], '""', '"')
+                                   ELSE x END) END AS _f
+            FROM l
         )
-        SELECT _line,
-               list_transform(tok, lambda x: CASE WHEN length(x) >= 2 AND starts_with(x, '"')
-                   AND ends_with(x, '"') THEN replace(x[2:-2], '""', '"') ELSE x END) AS _f,
-               (len(tok) = {n} AND (NOT contains(line, '"')
-                    OR array_to_string(tok, {s}) = line)) AS _shape_ok
-        FROM l ORDER BY _line""")
+        SELECT _line, line AS _key, _f,
+               (len(_f) = {n} AND CASE WHEN kind < 2 THEN true ELSE array_to_string(
+                    regexp_extract_all({s} || line, {tok_re}, 1), {s}) = line END) AS _shape_ok
+        FROM f ORDER BY _line""")
     con.execute(f"DROP TABLE lines_{src.register}")

@@ -390,11 +390,10 @@ def _accepted_queries(r: str, lay) -> list[tuple[str, str, pa.Schema]]:
                     FROM chk_ugestatus c JOIN _koder k ON c.ydelseskode = k.code
                     WHERE {ok} AND c.ydelseskode IS NOT NULL"""
     else:
-        wl = "[" + ", ".join(str(w) for _, _, w in lay.wide_cols) + "]::INTEGER[]"
-        weeks = f"""SELECT c.person_id, c.uge, c.code AS ydelseskode, k.kategori
-                    FROM (SELECT person_id, unnest({wl}) AS uge, unnest(_cells) AS code
-                          FROM chk_ugestatus WHERE {ok}) c
-                    JOIN _koder k ON c.code = k.code"""
+        weeks = f"""SELECT c.person_id, w.uge, w.code AS ydelseskode, k.kategori
+                    FROM chk_ugestatus c JOIN wcells_ugestatus w ON c._row = w._row
+                    JOIN _koder k ON w.code = k.code
+                    WHERE {ok}"""
     return [("ugestatus.parquet", f"{weeks} ORDER BY person_id, uge", UGESTATUS_SCHEMA),
             ("ugestatus_personer.parquet",
              f"SELECT DISTINCT person_id FROM chk_ugestatus WHERE {ok} ORDER BY person_id",
@@ -406,7 +405,7 @@ def _quarantine_query(r: str, src, lay) -> tuple[str, pa.Schema]:
     fields = []
     if lay.layout == "wide":
         names = ["person_id"] + [n for n, _, _ in lay.wide_cols]
-        values = "list_prepend(person_id, _cells)"
+        values = "list_prepend(person_id, list_transform(_rawcells, lambda x: nz(x)))"
     else:
         names = list(lay.present)
         values = "[" + ", ".join(q(c) for c in names) + "]::VARCHAR[]"
