@@ -109,6 +109,69 @@ def _markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def honest_example():
+    """The event-study example used in tests/test_honest.py (4 pre, 3 post coefficients)."""
+    rng = np.random.default_rng(8)
+    A = rng.normal(size=(7, 7))
+    S = 0.004 * (A @ A.T / 7 + np.eye(7))
+    b = np.array([0.03, -0.02, 0.02, -0.01, 0.25, 0.3, 0.2])
+    return b, S
+
+
+def honest_comparison() -> pd.DataFrame:
+    """Our Rambachan-Roth intervals next to diff-diff's HonestDiD on the same (b, Sigma)."""
+    import warnings
+
+    from diff_diff import HonestDiD
+    from diff_diff.results import MultiPeriodDiDResults, PeriodEffect
+
+    from evaluering.inference.honest import honest_did
+
+    b, S = honest_example()
+    pre, post = [-5, -4, -3, -2], [0, 1, 2]
+    periods = pre + post
+    pe = {p: PeriodEffect(p, b[i], np.sqrt(S[i, i]), b[i] / np.sqrt(S[i, i]), np.nan, (np.nan, np.nan))
+          for i, p in enumerate(periods)}
+    res = MultiPeriodDiDResults(period_effects=pe, avg_att=np.nan, avg_se=np.nan,
+                                avg_t_stat=np.nan, avg_p_value=np.nan,
+                                avg_conf_int=(np.nan, np.nan), n_obs=0, n_treated=0, n_control=0,
+                                pre_periods=pre, post_periods=post, vcov=S,
+                                interaction_indices={p: i for i, p in enumerate(periods)},
+                                reference_period=-1)
+    rows = []
+    for lname, l in (("first post", np.array([1.0, 0, 0])), ("post average", np.ones(3) / 3)):
+        Ms = [0.0, 0.02, 0.05, 0.1]
+        ours_sd = honest_did(b, S, 4, 3, method="smoothness", M_grid=Ms, l_vec=l).table
+        for M, lo, hi in zip(Ms, ours_sd["ci_low"], ours_sd["ci_high"]):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                h = HonestDiD(method="smoothness", M=M, l_vec=l).fit(res)
+            rows.append({"target": lname, "Delta": "SD", "M": M, "ours": f"[{lo:.6f}, {hi:.6f}] FLCI",
+                         "diff-diff": f"[{h.ci_lb:.6f}, {h.ci_ub:.6f}] {h.ci_method}"})
+        Mbs = [0.0, 0.5, 1.0]
+        ours_c = honest_did(b, S, 4, 3, Mbar_grid=Mbs, l_vec=l, test="C").table
+        ours_h = honest_did(b, S, 4, 3, Mbar_grid=Mbs, l_vec=l, test="C-LF").table
+        for k, Mb in enumerate(Mbs):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                h = HonestDiD(method="relative_magnitude", M=Mb, l_vec=l).fit(res)
+            rows.append({"target": lname, "Delta": "RM", "M": Mb,
+                         "ours": f"[{ours_c['ci_low'][k]:.6f}, {ours_c['ci_high'][k]:.6f}] C; "
+                                 f"[{ours_h['ci_low'][k]:.6f}, {ours_h['ci_high'][k]:.6f}] C-LF",
+                         "diff-diff": f"[{h.ci_lb:.6f}, {h.ci_ub:.6f}] {h.ci_method} "
+                                      f"(id. set [{h.lb:.4f}, {h.ub:.4f}])"})
+    return pd.DataFrame(rows)
+
+
+HONEST_NOTES = """Smoothness (FLCI): our optimal FLCI and diff-diff's agree to 6 decimals on every row.
+Relative magnitudes: at Mbar = 0 our conditional test gives the original CI, as does
+diff-diff. For Mbar > 0 diff-diff 3.13 reports the estimated identified set widened by the
+normal quantile (labelled FLCI), which ignores the sampling error of the largest pre-period
+change; we invert ARP's conditional (C) and conditional-LF hybrid (C-LF) moment-inequality
+tests as Rambachan & Roth do, so our intervals are wider. They are not expected to agree.
+"""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=200)
@@ -156,6 +219,10 @@ def main() -> None:
           f"Machine: {platform.machine()}, Python {platform.python_version()}, "
           f"{args.reps} placebo replications, seed 1. dk98 planted effect: -2.0.", "",
           _markdown(table), "", NOTES]
+    ht = honest_comparison()
+    print(ht.to_string(index=False))
+    md += ["## Rambachan-Roth sensitivity vs diff-diff (same betahat, Sigma)", "",
+           _markdown(ht), "", HONEST_NOTES]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(md))
 

@@ -290,3 +290,24 @@ def test_result_object_api(tmp_path):
         honest_did(b, S, 2, 2, method="nope")
     with pytest.raises(ValueError):
         honest_did(b, S, 2, 2, l_vec=[1.0])
+
+
+def test_flci_matches_independent_implementation_diff_diff():
+    """Reference values from diff-diff 3.13.0 (HonestDiD, method="smoothness"), an independent
+    Python implementation, computed in .venv-bench by benchmarks/bench_synth.py on the same
+    (betahat, Sigma); see benchmarks/results/synth.md."""
+    rng = np.random.default_rng(8)
+    A = rng.normal(size=(7, 7))
+    S = 0.004 * (A @ A.T / 7 + np.eye(7))
+    b = np.array([0.03, -0.02, 0.02, -0.01, 0.25, 0.3, 0.2])
+    ref = {
+        "first": [(0.0, 0.041913, 0.444867), (0.02, 0.034827, 0.452050),
+                  (0.05, 0.006798, 0.481009), (0.1, -0.049284, 0.535496)],
+        "avg": [(0.0, 0.117974, 0.380453), (0.02, 0.046705, 0.452823),
+                (0.05, -0.079874, 0.581110), (0.1, -0.280519, 0.782954)],
+    }
+    for key, l in (("first", np.array([1.0, 0, 0])), ("avg", np.ones(3) / 3)):
+        for M, lo, hi in ref[key]:
+            r = flci_smoothness(b, S, 4, 3, M, l_vec=l)
+            assert r["ci_low"] == pytest.approx(lo, abs=2e-6)
+            assert r["ci_high"] == pytest.approx(hi, abs=2e-6)
