@@ -42,6 +42,7 @@ def version() -> None:
 # Modules under evaluering/cli/ that expose register(app); add a line per area.
 _COMMAND_MODULES: tuple[str, ...] = (
     "build",
+    "demo",
     "estimate",
     "ingest",
     "simulate",
