@@ -18,10 +18,13 @@ def mpdta():
     return pd.read_csv(DATA / "mpdta.csv", engine="pyarrow").rename(columns={"first.treat": "g"})
 
 
-def test_identity_on_mpdta_against_statsmodels_twfe(mpdta):
+def test_identity_on_mpdta_against_linearmodels_twfe(mpdta):
     r = bacon_decomposition(mpdta, "lemp", "countyreal", "year", "g")
+    from linearmodels.panel import PanelOLS
+
     d = mpdta.assign(D=((mpdta["g"] > 0) & (mpdta["year"] >= mpdta["g"])).astype(float))
-    b_sm = smf.ols("lemp ~ D + C(countyreal) + C(year)", d).fit().params["D"]
+    d = d.set_index(["countyreal", "year"])
+    b_sm = PanelOLS(d["lemp"], d[["D"]], entity_effects=True, time_effects=True).fit().params["D"]
     comp = r.component("comparisons")
     assert float((comp["weight"] * comp["estimate"]).sum()) == pytest.approx(b_sm, abs=1e-8)
     assert comp["weight"].sum() == pytest.approx(1.0, abs=1e-12)
