@@ -140,7 +140,7 @@ def test_prop99_sdid_published(prop99):
     r2 = synthdid(prop99, "PacksPerCapita", "State", "Year", "treated", inference="none",
                   fw="synthdid")
     assert r2.estimate == pytest.approx(-15.60, abs=0.05)
-    # ten-year-window convention: every pre-period weight is on the simplex
+    # the weights are on the simplex: 38 control states, 19 pre-period years
     tw = r.component("time_weights")
     uw = r.component("unit_weights")
     assert tw["weight"].sum() == pytest.approx(1) and (tw["weight"] >= 0).all()
@@ -210,6 +210,20 @@ def test_adh_covariates_published_weights(adh):
     pred = r.component("predictors")
     assert pred["v"].sum() == pytest.approx(1)
     assert len(pred) == 7
+
+
+def test_adh_placebo_rank_published(adh):
+    """ADH (2010), post/pre-RMSPE ratio figure: California has the largest ratio of the 39 states,
+    p = 1/39 = 0.026. (Regression-based V here, so that the 38 placebo fits stay fast.)"""
+    cov = [("lnincome", range(1980, 1989)), ("age15to24", range(1980, 1989)),
+           ("retprice", range(1980, 1989)), ("beer", range(1984, 1989)),
+           ("cigsale", [1988]), ("cigsale", [1980]), ("cigsale", [1975])]
+    r = synthetic_control(adh, "cigsale", "state", "year", "treated", covariates=cov)
+    pl = r.component("placebos")
+    assert len(pl) == 39
+    assert pl.sort_values("ratio").iloc[-1]["unit"] == "California"
+    assert r.p == pytest.approx(1 / 39)
+    assert r.estimate < -10  # the published gap is large and negative (about -19 on average)
 
 
 # ------------------------------------------------------------------------------- identities
