@@ -141,6 +141,14 @@ def callaway_santanna(data, y: str, unit: str | None, time: str, cohort: str, *,
     bootstrap, n_boot, seed : multiplier bootstrap (Mammen weights) for standard errors and
         uniform confidence bands (columns ``ucb_low``/``ucb_high`` of ``att_gt`` and ``event``).
     alpha : 1 - confidence level.
+    _sufficient_stats : private; False forces the unit-row regression code path even
+        without covariates (used by the tests to cross-check the two paths).
+
+    Info keys: ``pretest_stat``/``pretest_df``/``pretest_p`` (Wald test that all
+    pre-treatment ATT(g,t) are zero, analytic (clustered) covariance, as R ``did``'s
+    summary), ``n_groups``, ``control``, ``base_period``, ``est_method``, ``anticipation``,
+    ``overall`` (all four overall ATTs with SEs), ``warnings``; with the bootstrap also
+    ``bootstrap_weights`` ("mammen"), ``crit_val_att_gt``, ``crit_val_event``.
 
     Returns
     -------
@@ -523,7 +531,7 @@ def _estimate_att_gt(data, y, unit, time, cohort, *, covariates, control, base_p
         codes, uniq = pd.factorize(row_cl)
         cl = (codes.astype(np.int64), len(uniq))
     options = dict(control=ctrl_kind, base_period=base_period,
-                   est_method=est_method if covs or not sufficient_stats else est_method,
+                   est_method=est_method,
                    anticipation=anticipation, covariates=covs, panel=panel, weights=weights,
                    cluster=cluster)
     return _CSFit(gt=gt, infl=infl, row_w=row_w, row_cohort=row_coh, cell_cohort=cell_cohort,
