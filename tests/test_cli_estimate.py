@@ -143,3 +143,23 @@ def test_bad_input_exit_2_one_line(app, capsys, tmp_path):
 def test_readable_table(app, capsys):
     rc, out, _ = run(app, capsys, MPDTA, "--method", "event", *BASE, "--cohort", "first.treat")
     assert rc == 0 and "estimate" in out and "event" in out
+
+
+def test_wild_inference_for_twfe(app, capsys, tmp_path):
+    from evaluering.inference.wild import wild_twfe
+
+    mp = pd.read_csv(MPDTA)
+    mp = mp[mp["countyreal"].rank(method="dense") % 10 == 0]
+    p = tmp_path / "s.csv"
+    mp.to_csv(p, index=False)
+    rc, out, err = run(app, capsys, p, "--method", "twfe", *BASE, "--cohort", "first.treat",
+                       "--inference", "wild", "--json")
+    assert rc == 0, err
+    d = json.loads(out)
+    mp["D"] = ((mp["first.treat"] > 0) & (mp["year"] >= mp["first.treat"])).astype(float)
+    wb = wild_twfe(mp, "lemp", "countyreal", "year", "D", "countyreal", seed=0)
+    assert d["inference"] == "wild" and d["p"] == pytest.approx(wb.p, rel=1e-12)
+    assert d["estimate"] == pytest.approx(wb.estimate, rel=1e-10)
+    rc, _, err = run(app, capsys, p, "--method", "bjs", *BASE, "--cohort", "first.treat",
+                     "--inference", "wild")
+    assert rc == 2 and "twfe only" in err

@@ -98,8 +98,27 @@ METHODS: dict[str, MethodSpec] = {
     "bjs": MethodSpec("cohort", _run_bjs, help="Borusyak-Jaravel-Spiess imputation"),
 }
 
-# inference back-ends beyond the estimators' own analytic standard errors are added here
-INFERENCE: dict[str, Callable | None] = {"analytic": None}
+def _wild(method: str, data, o, res):
+    """Wild cluster bootstrap (WCR, Rademacher, 9,999 draws) p-value and CI for the TWFE
+    coefficient; the point estimate and analytic SE are kept."""
+    if method != "twfe":
+        raise InputError(f"--inference wild is available for twfe only, not {method}")
+    import dataclasses
+
+    from evaluering.inference.wild import wild_twfe
+
+    wb = wild_twfe(data, o["y"], o["unit"], o["time"], "_treat", o["cluster"] or o["unit"],
+                   covariates=o["covariates"], weights=o["weights"], seed=0)
+    info = dict(res.info)
+    info.update({"wild_B": wb.B_effective, "wild_weights": wb.bootstrap_weights,
+                 "wild_method": wb.method, "analytic_p": res.p,
+                 "analytic_ci": [res.ci[0], res.ci[1]]})
+    return dataclasses.replace(res, p=wb.p, ci=wb.ci, inference="wild", info=info)
+
+
+# Inference back-ends beyond the estimators' own analytic standard errors: name -> function
+# (method, prepared data, options, analytic result) -> result. ri/placebo/jackknife go here.
+INFERENCE: dict[str, Callable | None] = {"analytic": None, "wild": _wild}
 AGGREGATIONS = ("simple", "group", "dynamic", "calendar")
 
 
@@ -238,7 +257,7 @@ def register(app: typer.Typer) -> None:
         aggregation: str = typer.Option("simple", "--aggregation",
                                         help="cs headline: simple, group, dynamic or calendar."),
         weights: str = typer.Option(None, "--weights", help="Weight column."),
-        inference: str = typer.Option("analytic", "--inference", help="Inference: analytic."),
+        inference: str = typer.Option("analytic", "--inference", help="Inference: analytic or wild (twfe: wild cluster bootstrap)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Estimate a difference-in-differences effect and print it."""
@@ -263,6 +282,8 @@ def register(app: typer.Typer) -> None:
         opts = {"y": y, "unit": unit, "time": time, "covariates": covs or None, "cluster": cluster,
                 "weights": weights, "control": control, "aggregation": aggregation}
         res = spec.run(data, opts)
+        if INFERENCE[inference] is not None:
+            res = INFERENCE[inference](method, data, opts, res)
         if as_json:
             echo(json.dumps(_json_safe(res.to_dict()), allow_nan=False))
         else:
