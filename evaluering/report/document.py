@@ -1,0 +1,414 @@
+"""Tables, figures and the Typst document of the report (Danish), all disclosure controlled."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaluering.report import figures as F
+from evaluering.report import format as fmt
+from evaluering.report.analysis import Analysis
+from evaluering.report.disclosure import (DisclosureRules, check_printable,
+                                          complementary_suppression, primary_mask)
+from evaluering.report.render import (SHARE_OUTCOMES, UDFALD_NAVN, YDELSE_NAVN, Gate, effect_text,
+                                      esc, figure, fill, paragraphs, table)
+
+TEMPLATES = Path(__file__).with_name("templates")
+LAST_SUPPRESSION: dict[str, int] = {}
+RECORD_KEYS = ("forsoeg", "udfald", "estimate", "se", "ci_low", "ci_high", "p", "p_adj", "method",
+               "inference", "n_persons", "n_municipalities_treated", "n_municipalities_control",
+               "pretrend_p", "verdict")
+
+
+def _kommune_navn() -> dict[str, str]:
+    from evaluering.reference import kommuner
+
+    k = kommuner()
+    return dict(zip(k["kode"], k["navn"]))
+
+
+# --------------------------------------------------------------------------- texts
+def load_texts(folder: Path | None) -> dict[str, str]:
+    """The shipped Danish templates, with keys overridden by ``folder/tekster.toml``."""
+    texts = tomllib.loads((TEMPLATES / "tekster.toml").read_text(encoding="utf-8"))
+    if folder is not None:
+        f = Path(folder) / "tekster.toml"
+        if f.is_file():
+            texts.update(tomllib.loads(f.read_text(encoding="utf-8")))
+    return {k: str(v) for k, v in texts.items()}
+
+
+# --------------------------------------------------------------------------- tables
+def _records_out(analysis: Analysis, rules: DisclosureRules) -> list[dict[str, Any]]:
+    recs = []
+    for r in analysis.records.to_dict(orient="records"):
+        sup = bool(r["suppressed"])
+        out = {}
+        for k in RECORD_KEYS + ("enhed", "n_persons_exposed", "p_adj_method", "note"):
+            v = r.get(k)
+            if isinstance(v, float) and not np.isfinite(v):
+                v = None
+            if isinstance(v, (np.integer,)):
+                v = int(v)
+            out[k] = v
+        if not sup:
+            for k in ("estimate", "ci_low", "ci_high"):
+                check_printable(out[k], out["n_persons_exposed"], rules, what=f"{r['forsoeg']}/{r['udfald']} {k}")
+        out["suppressed"] = sup
+        recs.append(out)
+    return recs
+
+
+def kommune_table(analysis: Analysis, f, rules: DisclosureRules) -> pd.DataFrame:
+    """Persons and spells per treated municipality plus the control total, suppressed.
+
+    Columns: label, kode, start, personer, forloeb, personer_sup, forloeb_sup. Primary
+    suppression on persons; complementary suppression down the columns (the 'i alt' row is
+    a published margin)."""
+    pe = analysis.persons
+    pe = pe[pe["forsoeg"] == f.id]
+    navn = _kommune_navn()
+    tr = pe[pe["rolle"] == "behandlet"].set_index("kommune_kode")
+    rows = []
+    for k in f.kommuner:
+        n_p = int(tr["n_personer"].get(k, 0))
+        n_f = int(tr["n_forloeb"].get(k, 0))
+        rows.append({"label": f"{k} {navn.get(k, k)}", "kode": k, "start": f.start_for(k),
+                     "personer": n_p, "forloeb": n_f})
+    df = pd.DataFrame(rows)
+    vals = df[["personer", "forloeb"]].to_numpy(float)
+    counts = np.column_stack([df["personer"].to_numpy(float)] * 2)
+    prim = primary_mask(counts, rules)
+    mask, _, col_tot = complementary_suppression(vals, prim, rows=False, cols=True)
+    df["personer_sup"] = mask[:, 0]
+    df["forloeb_sup"] = mask[:, 1]
+    LAST_SUPPRESSION["primaer"] = LAST_SUPPRESSION.get("primaer", 0) + int(prim.sum())
+    LAST_SUPPRESSION["sekundaer"] = LAST_SUPPRESSION.get("sekundaer", 0) + int(mask.sum() - prim.sum())
+    co = pe[pe["rolle"] == "kontrol"]
+    tot = {"label": "Forsøgskommuner i alt", "kode": "", "start": None,
+           "personer": int(df["personer"].sum()), "forloeb": int(df["forloeb"].sum()),
+           "personer_sup": bool(col_tot[0]), "forloeb_sup": bool(col_tot[1])}
+    ctl = {"label": f"Sammenligningskommuner i alt ({co['kommune_kode'].nunique()})", "kode": "",
+           "start": None, "personer": int(co["n_personer"].sum()), "forloeb": int(co["n_forloeb"].sum())}
+    csmall = rules.is_small(ctl["personer"])
+    ctl["personer_sup"] = ctl["forloeb_sup"] = bool(csmall)
+    return pd.concat([df, pd.DataFrame([tot, ctl])], ignore_index=True)
+
+
+def write_tables(tmp: Path, analysis: Analysis, forsoeg, rules: DisclosureRules) -> dict[str, Path]:
+    from evaluering._atomic import write_json, write_text
+
+    LAST_SUPPRESSION.clear()
+    files: dict[str, Path] = {}
+    recs = _records_out(analysis, rules)
+    write_json(tmp / "resultater.json", recs)
+    files["resultater"] = tmp / "resultater.json"
+    (tmp / "tabeller").mkdir(exist_ok=True)
+    summ = pd.DataFrame(recs)[list(RECORD_KEYS) + ["enhed", "n_persons_exposed", "suppressed"]]
+    write_text(tmp / "tabeller" / "sammenfatning.csv", summ.to_csv(index=False, float_format="%.10g"))
+    files["sammenfatning"] = tmp / "tabeller" / "sammenfatning.csv"
+    for f in forsoeg:
+        kt = kommune_table(analysis, f, rules)
+        csv = pd.DataFrame({
+            "kommune": kt["label"],
+            "start": [s.isoformat() if s else "" for s in kt["start"]],
+            "personer": [None if s else v for v, s in zip(kt["personer"], kt["personer_sup"])],
+            "forloeb": [None if s else v for v, s in zip(kt["forloeb"], kt["forloeb_sup"])],
+            "undertrykt": kt["personer_sup"] | kt["forloeb_sup"],
+        })
+        for v, n, s in zip(kt["personer"], kt["personer"], kt["personer_sup"]):
+            if not s:
+                check_printable(v, n, rules, what=f"{f.id} persons")
+        csv["personer"] = csv["personer"].astype("Int64")
+        csv["forloeb"] = csv["forloeb"].astype("Int64")
+        write_text(tmp / "tabeller" / f"kommuner_{f.id}.csv", csv.to_csv(index=False))
+        files[f"kommuner_{f.id}"] = tmp / "tabeller" / f"kommuner_{f.id}.csv"
+    LAST_SUPPRESSION["undertrykte_resultater"] = int(analysis.records["suppressed"].sum())
+    return files
+
+
+# --------------------------------------------------------------------------- figures
+def _main_outcome(f) -> str | None:
+    for o in f.udfald:
+        if o != "hazard_job":
+            return o
+    return None
+
+
+def _trend_series(tp: pd.DataFrame, o: str) -> pd.DataFrame:
+    rows = []
+    for gruppe, rolle in (("Forsøgskommuner", "behandlet"), ("Sammenligningskommuner", "kontrol")):
+        s = tp[tp["rolle"] == rolle].groupby("periode_nr").agg(
+            s=(f"{o}_sum", "sum"), n=(f"{o}_n", "sum"), personer=(f"{o}_personer_min", "max"),
+            periode=("periode", "first"))
+        for nr, r in s.iterrows():
+            y, h = divmod(int(nr), 2) if "H" in r["periode"] else divmod(int(nr), 4)
+            fra = dt.date(y, 1 + 6 * h, 1) if "H" in r["periode"] else dt.date(y, 1 + 3 * h, 1)
+            rows.append({"gruppe": gruppe, "periode_fra": fra,
+                         "vaerdi": r["s"] / r["n"] if r["n"] > 0 else np.nan,
+                         "personer": r["personer"]})
+    return pd.DataFrame(rows)
+
+
+def write_figures(tmp: Path, analysis: Analysis, forsoeg, rules: DisclosureRules) -> dict[str, Any]:
+    from evaluering.survival import kaplan_meier_cells
+
+    k = rules.min_persons
+    out: dict[str, Any] = {}
+    fdir = tmp / "figurer"
+    navn = _kommune_navn()
+    for f in forsoeg:
+        tp = analysis.panels[f.id]
+        o = _main_outcome(f)
+        starts = sorted({f.start_for(x) for x in f.kommuner})
+        pct = o in SHARE_OUTCOMES
+        lab = UDFALD_NAVN.get(o, o)
+        if o is not None:
+            ser = _trend_series(tp, o)
+            fig = F.trend_figure(ser, f"{f.navn}: {lab}", lab + (" (pct.)" if pct else ""), starts, k,
+                                 procent=pct)
+            out[f"{f.id}-udvikling"] = {"paths": F.save(fig, fdir, f"{f.id}-udvikling"),
+                                        "alt": f"Linjediagram: {lab} pr. periode i forsøgskommunerne og "
+                                               f"sammenligningskommunerne; stiplede linjer markerer forsøgsstart.",
+                                        "caption": f"{lab}: forsøgs- og sammenligningskommuner. Punkter på "
+                                                   f"færre end {k} personer er udeladt."}
+            res = analysis.results.get((f.id, o))
+            if res is not None and "event" in res.components:
+                ev = res.component("event")
+                tr = tp[tp["kohorte"] > 0].assign(e=lambda d: d["t"] - d["kohorte"])
+                pers = tr.groupby("e")[f"{o}_personer_min"].sum()
+                ev["personer"] = ev["e"].map(pers).fillna(0).to_numpy()
+                fig = F.event_figure(ev, f"Effekt over tid: {lab}", "Effekt" + (" (pct.-point)" if pct else ""),
+                                     k, procent=pct)
+                out[f"{f.id}-eventstudie"] = {
+                    "paths": F.save(fig, fdir, f"{f.id}-eventstudie"),
+                    "alt": f"Punktdiagram med 95 pct. konfidensintervaller: effekten på {lab} i perioderne "
+                           "før og efter forsøgsstart.",
+                    "caption": f"Effekt af forsøget på {lab} før og efter start (Callaway–Sant'Anna, "
+                               "95 pct. punktvise intervaller)."}
+            # small multiples: each treated municipality vs the control mean
+            ctl = tp[tp["rolle"] == "kontrol"].groupby("periode_nr").agg(
+                s=(f"{o}_sum", "sum"), n=(f"{o}_n", "sum"))
+            ctl_mean = (ctl["s"] / ctl["n"].where(ctl["n"] > 0))
+            rows = []
+            for kode in f.kommuner:
+                s = tp[tp["kommune_kode"] == kode]
+                for r in s.itertuples():
+                    n = getattr(r, f"{o}_n")
+                    y, h = divmod(int(r.periode_nr), 2) if "H" in r.periode else divmod(int(r.periode_nr), 4)
+                    fra = dt.date(y, 1 + 6 * h, 1) if "H" in r.periode else dt.date(y, 1 + 3 * h, 1)
+                    rows.append({"kommune": navn.get(kode, kode), "periode_fra": fra,
+                                 "vaerdi": getattr(r, f"{o}_sum") / n if n > 0 else np.nan,
+                                 "personer": getattr(r, f"{o}_personer_min"),
+                                 "kontrol": ctl_mean.get(r.periode_nr, np.nan)})
+            if rows:
+                fig = F.small_multiples(pd.DataFrame(rows), f"{lab} pr. forsøgskommune (blå) og "
+                                        "sammenligningskommunerne (orange)", k, procent=pct)
+                out[f"{f.id}-kommuner"] = {
+                    "paths": F.save(fig, fdir, f"{f.id}-kommuner"),
+                    "alt": f"Små diagrammer, et pr. forsøgskommune: {lab} over tid mod gennemsnittet i "
+                           "sammenligningskommunerne.",
+                    "caption": f"{lab} pr. forsøgskommune. Perioder med færre end {k} personer er udeladt."}
+        # Kaplan-Meier: exposed spells vs control spells started in the same period
+        cells = analysis.survival[f.id]
+        first = min(starts)
+        q0 = first.year * 4 + (first.month - 1) // 3
+        exp_c = cells[cells["eksponeret"] == 1].assign(gruppe="Forsøg, efter start")
+        ctl_c = cells[(cells["behandlet"] == 0) & (cells["start_kvartal_nr"] >= q0)].assign(
+            gruppe="Sammenligning, samme periode")
+        both = pd.concat([exp_c, ctl_c], ignore_index=True)
+        if len(exp_c) and len(ctl_c):
+            km = kaplan_meier_cells(both, by="gruppe").summary()
+            km = km.rename(columns={"n_risk": "n_risk"})
+            fig = F.km_figure(km, f"{f.navn}: andel endnu ikke i job", k)
+            out[f"{f.id}-km"] = {
+                "paths": F.save(fig, fdir, f"{f.id}-km"),
+                "alt": "Trappekurver (Kaplan–Meier): andelen af forløb, der endnu ikke er gået i job, "
+                       "efter uger siden start, for forsøgskommunerne efter start og "
+                       "sammenligningskommunerne i samme periode.",
+                "caption": f"Kaplan–Meier: andel endnu ikke i job. Kurven stopper, når færre end {k} "
+                           "forløb er tilbage."}
+        # resource bars: mean per spell, trial and control municipalities, before/after
+        res_out = [x for x in f.udfald if x in ("samtaler_pr_forloeb", "laegeattester_pr_forloeb",
+                                                 "rehab_pr_forloeb", "minutter_pr_forloeb")]
+        if res_out:
+            fq = first.year * 2 + (first.month - 1) // 6 if tp["periode"].iloc[0].find("H") >= 0 \
+                else first.year * 4 + (first.month - 1) // 3
+            rows = []
+            for x in res_out:
+                for gruppe, sel in (("Forsøg før", (tp["rolle"] == "behandlet") & (tp["periode_nr"] < fq)),
+                                    ("Forsøg efter", (tp["rolle"] == "behandlet") & (tp["periode_nr"] >= fq)),
+                                    ("Sammenl. før", (tp["rolle"] == "kontrol") & (tp["periode_nr"] < fq)),
+                                    ("Sammenl. efter", (tp["rolle"] == "kontrol") & (tp["periode_nr"] >= fq))):
+                    s = tp[sel]
+                    n = s[f"{x}_n"].sum()
+                    rows.append({"udfald": UDFALD_NAVN[x], "gruppe": gruppe,
+                                 "vaerdi": s[f"{x}_sum"].sum() / n if n > 0 else np.nan,
+                                 "personer": s.groupby("kommune_kode")[f"{x}_personer_min"].max().sum()})
+            fig = F.resource_figure(pd.DataFrame(rows), "Ressourceforbrug pr. forløb", k)
+            out[f"{f.id}-ressourcer"] = {
+                "paths": F.save(fig, fdir, f"{f.id}-ressourcer"),
+                "alt": "Søjlediagrammer: gennemsnitligt ressourceforbrug pr. forløb i forsøgs- og "
+                       "sammenligningskommuner før og efter forsøgsstart.",
+                "caption": "Ressourceforbrug pr. forløb i de første 26 uger, før og efter den første start."}
+    return out
+
+
+# --------------------------------------------------------------------------- typst
+def _verdict_word(v: str) -> str:
+    return {"undertrykt": "undertrykt (for få personer)", "ikke estimeret": "ikke estimeret"}.get(v, v)
+
+
+def typst_source(analysis: Analysis, forsoeg, rules: DisclosureRules, texts: dict[str, str],
+                 figs: dict[str, Any], cfg) -> tuple[str, Gate]:
+    gate = Gate(rules)
+    navn = _kommune_navn()
+    opts = analysis.options
+    recs = analysis.records.to_dict(orient="records")
+    just = "Holms metode" if opts.justering == "holm" else "Benjamini–Hochbergs metode"
+    inferens = ("en klynge-bootstrap med én vægt pr. kommune (multiplikator-bootstrap)"
+                if opts.inferens == "bootstrap" else "randomiseringsinferens over kommuner")
+    alle_kommuner = sorted({k for f in forsoeg for k in f.kommuner})
+    slut = max(f.slut for f in forsoeg)
+    ordninger = sorted({f.ordning for f in forsoeg})
+    title = texts["titel"]
+    S: list[str] = []
+    tq = title.replace("\\", "\\\\").replace('"', '\\"')
+    S.append(f'#set document(title: "{tq}", author: "evaluering")')
+    S.append('#set text(font: "DejaVu Sans", size: 10pt, lang: "da")')
+    S.append('#set page(paper: "a4", margin: (x: 2.2cm, y: 2.4cm), numbering: "1")')
+    S.append('#set heading(numbering: "1.1")')
+    S.append("#set par(justify: true)")
+    S.append("#show table: set text(size: 8.5pt)")
+    # front page
+    S.append('#page(numbering: none)[#v(5cm)')
+    S.append(f"#text(size: 22pt, weight: \"bold\")[{esc(title)}]\n\n#v(0.5cm)")
+    S.append(f"#text(size: 13pt)[{esc(texts['undertitel'])}]\n\n#v(1cm)")
+    S.append(esc(", ".join(ordninger)) + "\n\n")
+    S.append(esc("Evalueringsperiode til og med " + gate.fact(slut, "evaluation end date", fmt.dato)))
+    S.append("]")
+    S.append(f"#heading(numbering: none)[{esc('Resumé')}]")
+    S.append(paragraphs(fill(texts["resume"], antal_forsoeg=gate.fact(len(forsoeg), "number of trials"),
+                             ordninger=", ".join(ordninger),
+                             antal_kommuner=gate.fact(len(alle_kommuner), "number of municipalities"),
+                             kommuner=", ".join(navn.get(k, k) for k in alle_kommuner),
+                             slut=gate.fact(slut, "evaluation end", fmt.dato))))
+    S.append(f"#heading(numbering: none)[{esc('Forord')}]")
+    S.append(paragraphs(texts["forord"]))
+    S.append("#outline(depth: 1)")
+    # overall summary
+    S.append(f"= {esc('Samlet sammenfatning og anbefalinger')}")
+    S.append(paragraphs(fill(texts["sammenfatning_intro"], justering=just)))
+    rows = []
+    fnavn = {f.id: f.navn for f in forsoeg}
+    for r in recs:
+        e, ci = effect_text(gate, r, f"{r['forsoeg']}/{r['udfald']}")
+        rows.append([esc(fnavn[r["forsoeg"]]), esc(UDFALD_NAVN.get(r["udfald"], r["udfald"])), esc(e),
+                     esc(ci), esc(_verdict_word(r["verdict"]))])
+    S.append("#figure(kind: table, caption: [" + esc("Effekter af alle forsøg og udfald") + "])[\n" +
+             table(["Forsøg", "Udfald", "Effekt", "95 %-interval", "Vurdering"], rows,
+                   widths="(1.6fr, 1.6fr, auto, auto, 1.1fr)") + "\n]")
+    S.append(paragraphs(texts["anbefalinger"]))
+    # one chapter per trial
+    for f in forsoeg:
+        fr = [r for r in recs if r["forsoeg"] == f.id]
+        S.append(f"= {esc(f.navn)}")
+        S.append(f"== {esc('Indledning')}")
+        S.append(paragraphs(fill(texts["indledning"], navn=f.navn, ordning=f.ordning,
+                                 start=gate.fact(f.start, "trial start", fmt.dato),
+                                 slut=gate.fact(f.slut, "trial end", fmt.dato))))
+        S.append(f"== {esc('Sammenfatning')}")
+        cnt = {v: sum(1 for r in fr if r["verdict"] == v) for v in ("bedre", "ingen påviselig forskel", "dårligere")}
+        ops = (f"Vurderingerne: bedre på {gate.fact(cnt['bedre'], 'count of verdicts')}, "
+               f"ingen påviselig forskel på {gate.fact(cnt['ingen påviselig forskel'], 'count of verdicts')} "
+               f"og dårligere på {gate.fact(cnt['dårligere'], 'count of verdicts')} udfald.")
+        S.append(paragraphs(fill(texts["sammenfatning"], antal_udfald=gate.fact(len(fr), "number of outcomes"),
+                                 opsummering=ops)))
+        S.append(f"== {esc('Forsøgets baggrund, formål, målgruppe og forventede resultater')}")
+        b = dict(f.beskrivelse)
+        note = f"\n\nBemærk: {b['note']}" if b.get("note") else ""
+        S.append(paragraphs(fill(texts["baggrund"], baggrund=b.get("baggrund", "(ikke beskrevet i forsøgskataloget)"),
+                                 formaal=b.get("formaal", "(ikke beskrevet i forsøgskataloget)"),
+                                 maalgruppe=" og ".join(YDELSE_NAVN.get(g, g) for g in f.maalgruppe),
+                                 antal_kommuner=gate.fact(len(f.kommuner), "number of municipalities"),
+                                 note=note)))
+        S.append(f"== {esc('Evalueringsmetode')}")
+        n_co = fr[0]["n_municipalities_control"] if fr else 0
+        S.append(paragraphs(fill(texts["evalueringsmetode"],
+                                 antal_kontrol=gate.fact(n_co, "number of control municipalities"),
+                                 periode="halvårs" if opts.periode == "halvaar" else "kvartals",
+                                 inferens=inferens)))
+        kt = kommune_table(analysis, f, rules)
+        trows = []
+        for r in kt.itertuples():
+            trows.append([esc(r.label), esc(gate.fact(r.start, "trial start", fmt.dato) if r.start else ""),
+                          esc(gate.num(r.personer, r.personer, fmt.heltal, suppressed=r.personer_sup,
+                                       what=f"{f.id} persons {r.label}")),
+                          esc(gate.num(r.forloeb, r.personer, fmt.heltal, suppressed=r.forloeb_sup,
+                                       what=f"{f.id} spells {r.label}"))])
+        S.append("#figure(kind: table, caption: [" + esc("Forsøgskommuner: personer og forløb i målgruppen "
+                                                          "i evalueringsperioden") + "])[\n" +
+                 table(["Kommune", "Start", "Personer", "Forløb"], trows) + "\n]")
+        S.append(f"== {esc('Forsøgets resultater og læring')}")
+        S.append(paragraphs(texts["resultater"]))
+        rrows = []
+        for r in fr:
+            e, ci = effect_text(gate, r, f"{f.id}/{r['udfald']}")
+            sup = bool(r["suppressed"])
+            rrows.append([esc(UDFALD_NAVN.get(r["udfald"], r["udfald"])), esc(e), esc(ci),
+                          esc(gate.num(r["p_adj"], r["n_persons_exposed"], fmt.p_vaerdi, suppressed=sup,
+                                       what="p_adj")),
+                          esc(gate.num(r["pretrend_p"], r["n_persons_exposed"], fmt.p_vaerdi, suppressed=sup,
+                                       what="pretrend p")),
+                          esc(gate.num(r["n_persons"], r["n_persons"], fmt.heltal,
+                                       suppressed=bool(rules.is_small(r["n_persons"])), what="persons")),
+                          esc(_verdict_word(r["verdict"]))])
+        S.append("#figure(kind: table, caption: [" + esc(f"Effekter: {f.navn}") + "])[\n" +
+                 table(["Udfald", "Effekt", "95 %-interval", "Justeret p", "Parallelle tendenser, p",
+                        "Personer", "Vurdering"], rrows) + "\n]")
+        for key in ("udvikling", "eventstudie", "km", "ressourcer", "kommuner"):
+            fg = figs.get(f"{f.id}-{key}")
+            if fg:
+                S.append(figure(f"figurer/{f.id}-{key}.svg", fg["alt"], fg["caption"]))
+        S.append(f"== {esc('Forsøgets anbefalinger')}")
+        good = [UDFALD_NAVN.get(r["udfald"], r["udfald"]).lower() for r in fr if r["verdict"] == "bedre"]
+        bad = [UDFALD_NAVN.get(r["udfald"], r["udfald"]).lower() for r in fr if r["verdict"] == "dårligere"]
+        if bad:
+            anb = ("Forsøget viser dårligere resultater på: " + ", ".join(bad) +
+                   ". Det bør undersøges nærmere, før forsøget gøres permanent.")
+        elif good:
+            anb = ("Forsøget viser forbedringer på: " + ", ".join(good) +
+                   " og ingen påviste forringelser. Det kan overvejes at gøre forsøget permanent.")
+        else:
+            anb = ("Forsøget præsterer på niveau med sammenligningskommunerne; der er ingen påviste "
+                   "forringelser.")
+        S.append(paragraphs(fill(texts["forsoeg_anbefalinger"], anbefaling=anb)))
+        S.append(f"== {esc('Bilagsoversigt')}")
+        S.append(paragraphs(texts["bilagsoversigt"]))
+    # appendices
+    S.append('#counter(heading).update(0)\n#set heading(numbering: "A.1")')
+    S.append(f"= {esc('Metode')}")
+    S.append(paragraphs(fill(texts["metode"], inferens=inferens, justering=just,
+                             alpha=gate.fact(opts.alpha, "significance level", fmt.tal, decimaler=2))))
+    S.append(f"= {esc('Datakilder og definitioner')}")
+    S.append(paragraphs(fill(texts["datakilder"], n_uger=gate.fact(cfg.n_uger, "job definition weeks"))))
+    S.append(f"= {esc('Diskretionering')}")
+    S.append(paragraphs(fill(texts["diskretionering"], k=gate.fact(rules.min_persons, "threshold"),
+                             k_minus_1=gate.fact(rules.min_persons - 1, "threshold"))))
+    S.append(f"= {esc('Kommuner efter kommunekode')}")
+    from evaluering.reference import kommuner
+
+    kom = kommuner().sort_values("kode")
+    roles = []
+    for r in kom.itertuples():
+        tr = [f.id for f in forsoeg if r.kode in f.kommuner]
+        ex = any(r.kode in f.udeluk_fra_kontrol for f in forsoeg)
+        rolle = ("forsøg: " + ", ".join(tr)) if tr else ("udelukket fra sammenligning" if ex else "sammenligning")
+        roles.append([esc(r.kode), esc(r.navn), esc(r.region), esc(rolle)])
+    S.append(table(["Kode", "Kommune", "Region", "Rolle"], roles, widths="(auto, 1fr, 1fr, 1.4fr)"))
+    return "\n\n".join(S) + "\n", gate
