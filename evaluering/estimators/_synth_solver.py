@@ -91,7 +91,7 @@ def _active_set(A: np.ndarray, b: np.ndarray, eta: float, x: np.ndarray,
 
 def simplex_qp(A: np.ndarray, b: np.ndarray, eta: float = 0.0, *, intercept: bool = False,
                x0: np.ndarray | None = None, tol: float = 1e-12, max_iter: int = 100_000,
-               warm_iters: int = 50) -> np.ndarray:
+               warm_iters: int = 10) -> np.ndarray:
     """Minimise ``||A x (+ c) - b||^2 + eta ||x||^2`` over the simplex; returns ``x``.
 
     A: (m, n), b: (m,). ``tol`` is the relative Frank–Wolfe duality-gap tolerance.
@@ -113,7 +113,6 @@ def simplex_qp(A: np.ndarray, b: np.ndarray, eta: float = 0.0, *, intercept: boo
     Ax = A @ x
     col_sq = np.einsum("ij,ij->j", A, A)
     f_scale = float(b @ b) + float(np.max(col_sq)) + eta + 1e-300
-    last_polish = -1 - max(0, 50 - warm_iters)
     for it in range(max_iter):
         r = Ax - b
         g = 2.0 * (A.T @ r + eta * x)
@@ -123,8 +122,7 @@ def simplex_qp(A: np.ndarray, b: np.ndarray, eta: float = 0.0, *, intercept: boo
         if gap <= tol * f_scale:
             break
         # after a warm start, finish with the exact active-set method
-        if it - last_polish >= 50:
-            last_polish = it
+        if it >= warm_iters and (it - warm_iters) % 50 == 0:
             xp, ok = _active_set(A, b, eta, x)
             if ok and objective(A, b, xp, eta) <= objective(A, b, x, eta) + 1e-12 * f_scale:
                 return xp
