@@ -89,15 +89,25 @@ class Influence:
         return Influence(self.n, dense=self._dense @ A)
 
     def add_cohort_terms(self, U: np.ndarray, row_w: np.ndarray, row_cohort: np.ndarray,
-                         cell_cohort: np.ndarray | None) -> "Influence":
-        """Add ``row_w[r] * U[cohort(r)]`` (U: n_cohorts x m), the aggregation-weight part."""
+                         cell_cohort: np.ndarray | None, inplace: bool = False) -> "Influence":
+        """Add ``row_w[r] * U[cohort(r)]`` (U: n_cohorts x m), the aggregation-weight part.
+        ``inplace`` reuses this object's dense matrix (only for a fresh ``combine`` result)."""
         U = np.asarray(U, dtype=float)
         if self.structured:
             lam = self.lam.copy()
             wcol = self.Z.shape[1] - 2  # the column holding w
             lam[:, wcol, :] += U[cell_cohort]
             return Influence(self.n, Z=self.Z, bounds=self.bounds, lam=lam, _ztz=self._ztz)
-        return Influence(self.n, dense=self._dense + row_w[:, None] * U[row_cohort])
+        out = self._dense if inplace else self._dense.copy()
+        if np.all(row_cohort[1:] >= row_cohort[:-1]):  # rows sorted by cohort: block-wise
+            cb = np.searchsorted(row_cohort, np.arange(len(U) + 1))
+            for c in range(len(U)):
+                lo, hi = cb[c], cb[c + 1]
+                if hi > lo and np.any(U[c]):
+                    out[lo:hi] += row_w[lo:hi, None] * U[c]
+        else:
+            out += row_w[:, None] * U[row_cohort]
+        return Influence(self.n, dense=out)
 
     def dense(self) -> np.ndarray:
         """The rows x m matrix (materialised)."""
