@@ -42,9 +42,10 @@ def test_point_estimates_match_statsmodels_imputation(stagg, weighted):
         assert gr.loc[c, "att"] == pytest.approx(np.average(grp["tau"], weights=om[grp.index]), abs=1e-9)
 
 
-def _dense_bjs_se(d, target):
+def _dense_bjs_se(d, target, w=None):
     """Theorem-3 variance written out with dense matrices and explicit loops."""
     treated = (d["year"] >= d["year_treated"]).to_numpy()
+    om = np.ones(len(d)) if w is None else d[w].to_numpy()
     ids = np.sort(d["id"].unique())
     years = np.sort(d["year"].unique())
     Z = np.column_stack([(d["id"].to_numpy() == i).astype(float) for i in ids]
@@ -52,12 +53,14 @@ def _dense_bjs_se(d, target):
                         + [d["x1"].to_numpy()])
     y = d["y"].to_numpy()
     Z0, Z1 = Z[~treated], Z[treated]
-    beta = np.linalg.solve(Z0.T @ Z0, Z0.T @ y[~treated])
+    om0, om1 = om[~treated], om[treated]
+    A = Z0.T @ (Z0 * om0[:, None])
+    beta = np.linalg.solve(A, Z0.T @ (om0 * y[~treated]))
     e0 = y[~treated] - Z0 @ beta
     tau = y[treated] - Z1 @ beta
-    w1 = target(d[treated]).astype(float)
+    w1 = target(d[treated]).astype(float) * om1
     w1 = w1 / w1.sum()
-    v0 = -Z0 @ np.linalg.solve(Z0.T @ Z0, Z1.T @ w1)
+    v0 = -om0 * (Z0 @ np.linalg.solve(A, Z1.T @ w1))
     d1 = d[treated].assign(tau=tau, v=w1, h=lambda x: x["year"] - x["year_treated"])
     eps1 = np.empty(len(d1))
     for k, (_, row) in enumerate(d1.iterrows()):
@@ -80,6 +83,8 @@ def _dense_bjs_se(d, target):
 def test_variance_matches_dense_theorem3_computation(stagg):
     r = bjs_imputation(stagg, "y", "id", "year", "year_treated", covariates=["x1"])
     assert r.se == pytest.approx(_dense_bjs_se(stagg, lambda x: np.ones(len(x))), rel=1e-8)
+    rw = bjs_imputation(stagg, "y", "id", "year", "year_treated", covariates=["x1"], weights="w")
+    assert rw.se == pytest.approx(_dense_bjs_se(stagg, lambda x: np.ones(len(x)), w="w"), rel=1e-8)
     ev = r.component("event").set_index("e")
     for h in (0, 3, 8):  # h = 8: a single cohort (5 units) — fallback is not needed
         se_h = _dense_bjs_se(stagg, lambda x, h=h: ((x["year"] - x["year_treated"]) == h).to_numpy())

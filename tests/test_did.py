@@ -128,6 +128,13 @@ def test_did2x2_card_krueger_matches_statsmodels():
     # the interaction equals the difference of the four cell-mean differences
     c = r.component("cells").set_index(["group", "post"])["mean"]
     assert r.estimate == pytest.approx((c[1, 1] - c[1, 0]) - (c[0, 1] - c[0, 0]), rel=1e-10)
+    # weighted (WLS) with clustering
+    ck = ck.assign(w=np.random.default_rng(1).uniform(0.5, 2, len(ck)))
+    rw = did2x2(ck, "fte", "nj", "d", cluster="id", weights="w")
+    smw = smf.wls("fte ~ nj + d + nj:d", ck, weights=ck["w"]).fit(
+        cov_type="cluster", cov_kwds={"groups": pd.factorize(ck["id"])[0]})
+    assert rw.estimate == pytest.approx(smw.params["nj:d"], rel=1e-10)
+    assert rw.se == pytest.approx(smw.bse["nj:d"], rel=1e-8)
     # HC1 without clustering, with a covariate
     r2 = did2x2(ck, "fte", "nj", "d", covariates=["bk"])
     sm2 = smf.ols("fte ~ nj + d + nj:d + bk", ck).fit(cov_type="HC1")

@@ -31,7 +31,21 @@ def test_matches_fixest_published_base_stagg(stagg):
         assert ev.loc[e, "se"] == pytest.approx(se, abs=1e-6)
 
 
-def _saturated_sm(d, covariate=True):
+def test_weighted_matches_statsmodels_wls(stagg):
+    d = stagg.copy()
+    d["w"] = np.random.default_rng(5).uniform(0.5, 2.0, d["id"].nunique())[pd.factorize(d["id"])[0]]
+    r = sun_abraham(d, "y", "id", "year", "year_treated", covariates=["x1"], weights="w")
+    sm, terms, dd = _saturated_sm(d, weights="w")
+    gt = r.component("att_gt").set_index(["group", "e"])
+    for c, e, name in terms:
+        assert gt.loc[(c, e), "att"] == pytest.approx(sm.params[name], abs=1e-9)
+    post = [name for _, e, name in terms if e >= 0]
+    a = pd.Series({nm: float(dd.loc[dd[nm] == 1, "w"].sum()) for nm in post})
+    a /= a.sum()
+    assert r.estimate == pytest.approx(float(a @ sm.params[post]), abs=1e-9)
+
+
+def _saturated_sm(d, covariate=True, weights=None):
     d = d.copy()
     g = d["year_treated"].where(d["year_treated"] <= d["year"].max())
     rel = d["year"] - g
@@ -43,7 +57,8 @@ def _saturated_sm(d, covariate=True):
         d[name] = ((g == c) & (rel == e)).astype(float)
         terms.append((int(c), int(e), name))
     f = "y ~ " + " + ".join(t[2] for t in terms) + (" + x1" if covariate else "") + " + C(id) + C(year)"
-    fit = smf.ols(f, d).fit(cov_type="cluster", cov_kwds={"groups": pd.factorize(d["id"])[0]})
+    mod = smf.wls(f, d, weights=d[weights]) if weights else smf.ols(f, d)
+    fit = mod.fit(cov_type="cluster", cov_kwds={"groups": pd.factorize(d["id"])[0]})
     return fit, terms, d
 
 
