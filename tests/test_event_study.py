@@ -141,3 +141,28 @@ def test_plot_runs(mpdta):
     r = event_study(mpdta, "lemp", "countyreal", "year", "g")
     ax = r.plot()
     assert ax.get_title() == "event: event"
+
+
+def test_repeated_cross_sections_with_group_effects():
+    # fresh individuals every period in 24 groups (kommuner); cohorts by group; planted effect 1
+    rng = np.random.default_rng(4)
+    rows = []
+    gcoh = {k: (3 if k < 8 else 5 if k < 16 else 0) for k in range(24)}
+    for k in range(24):
+        for t in range(1, 8):
+            n = int(rng.integers(10, 25))
+            c = gcoh[k]
+            eff = 1.0 if (c and t >= c) else 0.0
+            rows.append(pd.DataFrame({"kommune": k, "t": t, "g": c,
+                                      "y": 0.2 * k + 0.1 * t + eff + rng.normal(size=n)}))
+    df = pd.concat(rows, ignore_index=True)
+    r = event_study(df, "y", "kommune", "t", "g", window=(-2, 2))
+    rel = np.where(df["g"] > 0, np.clip(df["t"] - df["g"], -2, 2), np.nan)
+    for e in (-2, 0, 1, 2):
+        df[f"d{e + 2}"] = (rel == e).astype(float)
+    sm = smf.ols("y ~ d0 + d2 + d3 + d4 + C(kommune) + C(t)", df).fit()
+    ev = r.component("event").set_index("e")
+    for e in (-2, 0, 1, 2):
+        assert ev.loc[e, "att"] == pytest.approx(sm.params[f"d{e + 2}"], rel=1e-8, abs=1e-10)
+    assert r.n_units == 24 and r.info["n_clusters"] == 24
+    assert r.ci[0] < 1.0 < r.ci[1]
