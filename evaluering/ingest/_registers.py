@@ -5,7 +5,7 @@ Tables (DuckDB, in the private work database):
 ``cols_<r>``  one row per data row: ``_row`` (1-based data-row ordinal), ``_line``,
               ``_shape_ok``, ``_key`` (for exact-duplicate detection) and one normalised
               text column per known/extra column (trimmed; ``''``, ``NA``, ``.`` → NULL).
-              Wide ugestatus: ``person_id`` and ``_rawcells`` (list of the raw week cells),
+              Wide ugestatus: ``person_id`` and ``_f`` (the list of raw fields),
               plus the long table ``wcells_ugestatus`` of its non-empty cells.
 ``chk_<r>``   ``cols_<r>`` plus typed columns (prefixed ``t_``) and ``_reasons``
               (sorted list of reason codes; empty = accepted).
@@ -109,7 +109,7 @@ MANY_COLUMNS = 60  # beyond this, normalise with one list lambda (binding a macr
 def build_cols(con, lay: Layout) -> None:
     """``cols_<r>``: normalised text columns picked by position (see the module docstring).
 
-    Wide ugestatus keeps the raw week cells as a list ``_rawcells`` and gets a long table
+    Wide ugestatus keeps the raw fields as a list ``_f`` and gets a long table
     ``wcells_ugestatus`` (``_row``, ``uge``, ``code``) of the non-empty cells of well-formed
     lines, on which the code checks and the sparse output run as plain column SQL.
     """
@@ -118,8 +118,7 @@ def build_cols(con, lay: Layout) -> None:
     src = f"rows_{r}"
     if lay.layout == "wide":
         items.append(f"nz(_f[{lay.columns['person_id']}]) AS person_id")
-        pos = "[" + ", ".join(str(i) for _, i, _ in lay.wide_cols) + "]"
-        items.append(f"list_select(_f, {pos})::VARCHAR[] AS _rawcells")
+        items.append("_f")
     else:
         n_cols = len(lay.columns) + len(lay.extras)
         if n_cols > MANY_COLUMNS:
@@ -137,13 +136,20 @@ def build_cols(con, lay: Layout) -> None:
     con.execute(f"CREATE TABLE cols_{r} AS SELECT {', '.join(items)} FROM {src} ORDER BY _line")
     con.execute(f"DROP TABLE rows_{r}")
     if lay.layout == "wide":
-        weeks = "[" + ", ".join(str(w) for _, _, w in lay.wide_cols) + "]::INTEGER[]"
-        con.execute(f"""
+        import pyarrow as pa
+
+        con.register("_wpos_arrow", pa.table({
+            "pos": pa.array([i for _, i, _ in lay.wide_cols], type=pa.int64()),
+            "uge": pa.array([w for _, _, w in lay.wide_cols], type=pa.int32())}))
+        con.execute("CREATE TEMP TABLE _wpos AS SELECT * FROM _wpos_arrow")
+        con.unregister("_wpos_arrow")
+        con.execute("""
             CREATE TABLE wcells_ugestatus AS
-            SELECT _row, uge, nz(raw) AS code FROM (
-                SELECT _row, unnest(_rawcells) AS raw, unnest({weeks}) AS uge
-                FROM cols_ugestatus WHERE _shape_ok)
-            WHERE nz(raw) IS NOT NULL""")
+            SELECT c._row, p.uge, nz(c.raw) AS code FROM (
+                SELECT _row, unnest(_f) AS raw, generate_subscripts(_f, 1) AS pos
+                FROM cols_ugestatus WHERE _shape_ok) c
+            JOIN _wpos p ON c.pos = p.pos
+            WHERE c.raw <> '' AND nz(c.raw) IS NOT NULL""")
 
 
 def infer_extra_types(con, lay: Layout) -> None:

@@ -405,7 +405,8 @@ def _quarantine_query(r: str, src, lay) -> tuple[str, pa.Schema]:
     fields = []
     if lay.layout == "wide":
         names = ["person_id"] + [n for n, _, _ in lay.wide_cols]
-        values = "list_prepend(person_id, list_transform(_rawcells, lambda x: nz(x)))"
+        pos = "[" + ", ".join(str(i) for _, i, _ in lay.wide_cols) + "]"
+        values = f"list_prepend(person_id, list_transform(list_select(_f, {pos}), lambda x: nz(x)))"
     else:
         names = list(lay.present)
         values = "[" + ", ".join(q(c) for c in names) + "]::VARCHAR[]"
