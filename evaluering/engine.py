@@ -132,6 +132,7 @@ class SparkEngine:
                        .config("spark.sql.shuffle.partitions", "2")
                        .config("spark.default.parallelism", "2")
                        .config("spark.ui.enabled", "false")
+                       .config("spark.ui.showConsoleProgress", "false")
                        .config("spark.sql.ansi.enabled", "false"))
             if memory_limit:
                 builder = builder.config("spark.driver.memory", memory_limit.replace("GB", "g")

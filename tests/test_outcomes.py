@@ -350,3 +350,20 @@ def test_indicators_need_full_potential_follow_up_even_after_an_early_job(tmp_pa
     assert (t.loc[1, "status"], t.loc[1, "varighed_uger"]) == ("job", 1)
     assert t.loc[1, "opfoelgning_uger"] == L - 3 - s
     assert pd.isna(t.loc[1, "job_13_uger"]) and pd.isna(t.loc[1, "rmst_52_uger"])
+
+
+def test_cli_outcomes_writes_tables_and_bad_input_exits_2(tmp_path, capsys):
+    from evaluering.cli import main
+
+    write_canonical(tmp_path / "p", [spell(1, "a", "851", "a-dagpenge", _start(S))],
+                    ugestatus=weeks("a", S, S + 2), week_range=(F, L))
+    assert main(["outcomes", str(tmp_path / "p"), "--n-uger", "2", "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "tid_til_job\t1" in out and "tid_til_job_kilde\tugestatus" in out
+    m = json.loads((tmp_path / "o" / "outcomes_manifest.json").read_text())
+    assert m["n_uger_selvforsoergelse"] == 2
+    t = pd.read_parquet(tmp_path / "o" / "tid_til_job.parquet")
+    assert t["varighed_uger"].tolist() == [3]
+    assert main(["outcomes", str(tmp_path / "nothing")]) == 2
+    assert main(["outcomes", str(tmp_path / "p"), "--engine", "nosuch"]) == 2
+    assert main(["outcomes", str(tmp_path / "p"), "--vindue-slut", "31-12-2019"]) == 2

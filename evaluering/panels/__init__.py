@@ -5,6 +5,7 @@ The panels themselves are built in SQL by :func:`evaluering.outcomes.build_outco
 :func:`forsoeg_panel` that turns a panel into the layout the DiD estimators read.
 """
 
+from evaluering.panels.km import kaplan_meier, rmst
 from evaluering.panels.trial import additive_columns, forsoeg_panel
 
-__all__ = ["additive_columns", "forsoeg_panel"]
+__all__ = ["additive_columns", "forsoeg_panel", "kaplan_meier", "rmst"]
