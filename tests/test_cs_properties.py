@@ -195,15 +195,25 @@ def test_bootstrap_matches_analytic(mpdta):
     assert r2.se == r.se
 
 
+@pytest.mark.parametrize("covs", [[], ["lpop"]])
+def test_clustered_analytic_matches_cluster_sums(mpdta, covs):
+    df = mpdta.assign(state=mpdta["countyreal"] // 1000)
+    a = callaway_santanna(df, "lemp", "countyreal", "year", "first.treat", cluster="state",
+                          covariates=covs)
+    # independent: sum the (materialised) influence functions within states with pandas
+    st_of = df.groupby("countyreal")["state"].first()
+    for comp in ("att_gt", "event", "overall"):
+        inf = cs_influence(a, comp)
+        sums = pd.DataFrame(inf.values).groupby(pd.Series(inf.row_ids).map(st_of).to_numpy()).sum()
+        se = np.sqrt((sums.to_numpy() ** 2).sum(0)) / inf.n
+        got = (a.components[comp]["se"].to_numpy() if comp != "overall"
+               else np.array([v["se"] for v in a.info["overall"].values()]))
+        np.testing.assert_allclose(got, se, rtol=1e-10)
+
+
 def test_clustered_analytic_and_bootstrap(mpdta):
     df = mpdta.assign(state=mpdta["countyreal"] // 1000)
     a = callaway_santanna(df, "lemp", "countyreal", "year", "first.treat", cluster="state")
-    # independent: sum the (materialised) influence functions within states with pandas
-    inf = cs_influence(a, "att_gt")
-    st = pd.Series(inf.row_ids).map(df.groupby("countyreal")["state"].first()).to_numpy()
-    sums = pd.DataFrame(inf.values).groupby(st).sum().to_numpy()
-    np.testing.assert_allclose(a.components["att_gt"]["se"], np.sqrt((sums ** 2).sum(0)) / inf.n,
-                               rtol=1e-10)
     assert a.info["n_clusters"] == df["state"].nunique()
     # clustering at the unit level is the unclustered analytic SE
     u = callaway_santanna(df, "lemp", "countyreal", "year", "first.treat", cluster="countyreal")

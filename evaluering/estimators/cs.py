@@ -213,8 +213,7 @@ def cs_influence(result: EstimateResult, component: str = "att_gt") -> CSInfluen
     if component not in parts:
         raise KeyError(f"unknown component {component!r}; one of {sorted(parts)}")
     labels, _, A, U = parts[component]
-    infl = fit.infl.combine(A).add_cohort_terms(U, fit.row_w, fit.row_cohort, fit.cell_cohort,
-                                                inplace=True)
+    infl = fit.infl.combine(A).add_cohort_terms(U, fit.row_w, fit.row_cohort, fit.cell_cohort)
     return CSInfluence(fit.row_ids, labels.reset_index(drop=True), infl.dense(), fit.infl.n)
 
 
@@ -645,8 +644,7 @@ def _finalize(fit: _CSFit, agg: str, *, balance_e, min_e, max_e, bootstrap, n_bo
     vals = np.concatenate([parts[k][1] for k in order])
     sizes = [len(parts[k][1]) for k in order]
     offs = np.concatenate([[0], np.cumsum(sizes)])
-    infl = fit.infl.combine(A).add_cohort_terms(U, fit.row_w, fit.row_cohort, fit.cell_cohort,
-                                                inplace=True)
+    infl = fit.infl.combine(A).add_cohort_terms(U, fit.row_w, fit.row_cohort, fit.cell_cohort)
     V = infl.vcov(fit.cluster)
     se = np.sqrt(np.clip(np.diag(V), 0, None))
     se[se <= _ZERO_SE] = np.nan
