@@ -24,17 +24,21 @@ T = 10
 COHORTS = [0, 4, 6, 8]
 
 
+COV = os.environ.get("BENCH_CS_COV") == "1"  # add a time-invariant covariate x
+
+
 def make_panel(n: int, seed: int = 0):
     import numpy as np
     import pandas as pd
 
     rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
     g = rng.choice(COHORTS, size=n, p=[0.4, 0.2, 0.2, 0.2])
     t = np.arange(1, T + 1)
     eff = np.where((g[:, None] > 0) & (t >= g[:, None]), 1.0 + 0.2 * (t - g[:, None]), 0.0)
-    y = rng.normal(size=(n, 1)) + 0.1 * t + eff + rng.normal(size=(n, T))
+    y = rng.normal(size=(n, 1)) + 0.1 * t + 0.05 * x[:, None] * t + eff + rng.normal(size=(n, T))
     return pd.DataFrame({"id": np.repeat(np.arange(n), T), "t": np.tile(t, n),
-                         "g": np.repeat(g, T), "y": y.ravel()})
+                         "g": np.repeat(g, T), "x": np.repeat(x, T), "y": y.ravel()})
 
 
 def run_one(pkg: str, n: int) -> dict:
@@ -50,19 +54,19 @@ def run_one(pkg: str, n: int) -> dict:
     base_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     w0, c0 = time.perf_counter(), time.process_time()
     if pkg == "evaluering":
-        r = callaway_santanna(df, "y", "id", "t", "g")
+        r = callaway_santanna(df, "y", "id", "t", "g", covariates=["x"] if COV else None)
         gt = r.components["att_gt"]
         att, se = gt["att"].to_numpy(), gt["se"].to_numpy()
         keys = list(zip(gt["group"].astype(int), gt["time"].astype(int)))
     elif pkg == "csdid":
         m = ATTgt(yname="y", tname="t", idname="id", gname="g", data=df,
-                  control_group="nevertreated").fit(est_method="dr", bstrap=False)
+                  control_group="nevertreated", xformla="y~x" if COV else None).fit(est_method="dr", bstrap=False)
         res = m.results
         att, se = np.asarray(res["att"], float), np.asarray(res["se"], float)
         keys = list(zip(np.asarray(res["group"]).astype(int), np.asarray(res["year"]).astype(int)))
     elif pkg == "differences":
         d = df.assign(g=df["g"].where(df["g"] > 0)).set_index(["id", "t"])
-        res = ATTgt(data=d, cohort_column="g").fit(formula="y", est_method="dr",
+        res = ATTgt(data=d, cohort_column="g").fit(formula="y ~ x" if COV else "y", est_method="dr",
                                                    progress_bar=False)
         tab = res.to_pandas()
         att = tab.iloc[:, 0].to_numpy(float)
@@ -80,10 +84,14 @@ def run_one(pkg: str, n: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    ap.add_argument("--peers", nargs="+", default=["csdid", "differences"])
+    ap.add_argument("--peers", nargs="*", default=["csdid", "differences"])
     ap.add_argument("--one", nargs=2, metavar=("PKG", "N"))
     ap.add_argument("--timeout", type=int, default=1200)
+    ap.add_argument("--covariates", action="store_true",
+                    help="doubly robust with a time-invariant covariate x")
     a = ap.parse_args()
+    if a.covariates:
+        os.environ["BENCH_CS_COV"] = "1"
     if a.one:
         print(json.dumps(run_one(a.one[0], int(a.one[1]))))
         return
