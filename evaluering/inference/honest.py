@@ -49,6 +49,7 @@ with ``M``); it is ``0`` if even the smallest value does not exclude 0 and ``inf
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -317,15 +318,23 @@ def _lp_max(obj, A_eq, b_eq):
     raise RuntimeError(f"linear programme failed: {res.message}")
 
 
-def _dual_vertices(X: np.ndarray, sig: np.ndarray, max_bases: int = 20_000) -> np.ndarray | None:
+@functools.lru_cache(maxsize=32)
+def _combinations(m: int, r: int) -> np.ndarray:
+    from itertools import combinations
+
+    out = np.fromiter((i for c in combinations(range(m), r) for i in c), dtype=np.int64)
+    out = out.reshape(-1, r)
+    out.flags.writeable = False
+    return out
+
+
+def _dual_vertices(X: np.ndarray, sig: np.ndarray, max_bases: int = 100_000) -> np.ndarray | None:
     """All vertices of ``{g >= 0, X'g = 0, sig'g = 1}`` (rows), or None if too many bases.
 
     A vertex is a basic feasible solution: ``r = rank`` positive coordinates solving the
     equality system. The polytope does not depend on ``theta``, so it is enumerated once per
     polyhedron and every test is then a matrix product.
     """
-    from itertools import combinations
-
     m = len(sig)
     E_full = np.vstack([X.T, sig[None, :]]) if X.size else sig[None, :]
     # keep a maximal set of linearly independent equality rows, always including the sigma
@@ -340,7 +349,7 @@ def _dual_vertices(X: np.ndarray, sig: np.ndarray, max_bases: int = 20_000) -> n
     rhs = (keep == E_full.shape[0] - 1).astype(float)
     if math.comb(m, rank) > max_bases:
         return None
-    combos = np.array(list(combinations(range(m), rank)), dtype=int)
+    combos = _combinations(m, rank)
     Bs = E[:, combos].transpose(1, 0, 2)               # (n_comb, rank, rank)
     dets = np.linalg.det(Bs)
     ok = np.abs(dets) > 1e-12 * (np.abs(E).max() ** rank)
@@ -477,16 +486,15 @@ class _Piece:
         self.alpha = alpha
         self.c_lf = np.inf
         self.alpha_c = alpha
-        if hybrid:
+        # the least-favourable critical value needs max_g g'xi for thousands of draws: exact and
+        # cheap with the vertices; without them (many post periods) fall back to the pure
+        # conditional test rather than solve thousands of LPs
+        self.test_used = "C-LF" if (hybrid and self.V is not None and len(self.V)) else "C"
+        if self.test_used == "C-LF":
             rng = np.random.default_rng(seed)
             L = np.linalg.cholesky(self.Sigma_Y + 1e-12 * np.eye(len(sig)) * sig.max() ** 2)
             xi = L @ rng.standard_normal((len(sig), n_draws))
-            if self.V is not None and len(self.V):
-                etas = np.max(self.V @ xi, axis=0)
-            else:
-                A_eq = np.vstack([self.X.T, sig[None, :]]) if self.X.size else sig[None, :]
-                b_eq = np.concatenate([np.zeros(self.X.shape[1]), [1.0]])
-                etas = np.array([_lp_max(xi[:, j], A_eq, b_eq)[0] for j in range(n_draws)])
+            etas = np.max(self.V @ xi, axis=0)
             self.c_lf = float(np.quantile(etas, 1 - kappa))
             self.alpha_c = (alpha - kappa) / (1 - kappa)
 
@@ -569,12 +577,19 @@ def rm_confidence_set(betahat, sigma, n_pre: int, n_post: int, Mbar: float, *, l
 
     ci_low = refine(grid[idx[0]], grid[idx[0] - 1])
     ci_high = refine(grid[idx[-1]], grid[idx[-1] + 1])
+    used = "C-LF" if all(p.test_used == "C-LF" for p in pieces) else "C"
     return {"ci_low": ci_low, "ci_high": ci_high, "empty": False,
-            "identified_set": (lo_id, hi_id)}
+            "identified_set": (lo_id, hi_id), "test": used}
 
 
 def _rm_rejects_zero(b, S, l, n_pre, n_post, Mbar, alpha, test) -> bool:
-    return all(p.rejects(0.0) for p in _pieces(b, S, l, n_pre, n_post, Mbar, alpha, test))
+    hybrid = test == "C-LF"
+    for k, A in enumerate(_rm_pieces(n_pre, n_post, Mbar)):  # stop at the first acceptance
+        p = _Piece(A, b, S, l, n_pre, alpha=alpha, hybrid=hybrid, kappa=alpha / 10,
+                   n_draws=5000, seed=k)
+        if not p.rejects(0.0):
+            return False
+    return True
 
 
 # --------------------------------------------------------------------------------------------
@@ -615,7 +630,7 @@ def honest_did(betahat, sigma, n_pre: int, n_post: int, *, method: str = "relati
             r = rm_confidence_set(b, S, n_pre, n_post, float(Mb), l_vec=l, alpha=alpha,
                                   test=test)
             rows.append({"Mbar": float(Mb), "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-                         "method": test})
+                         "method": r.get("test", test)})
 
         def excludes(Mb):
             return _rm_rejects_zero(b, S, l, n_pre, n_post, Mb, alpha, test)
