@@ -293,30 +293,36 @@ def count_persons(processed: Path, forsoeg: Sequence, periode: str) -> pd.DataFr
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _total_persons(processed: Path, f, o: str, exposed: bool) -> int:
-    """Distinct persons over all municipalities of the trial (not a sum over municipalities)."""
+def total_persons(processed: Path, forsoeg: Sequence) -> dict[tuple[str, str], tuple[int, int]]:
+    """(all, exposed) distinct persons per trial × outcome over all the trial's municipalities
+    (treated and control; not a sum over municipalities), in DuckDB over the outcome tables."""
     import duckdb
 
     from evaluering.panels.sql import PANEL_OUTCOMES
 
-    src = dict(PANEL_OUTCOMES)
-    grp = ", ".join(f"'{g}'" for g in f.maalgruppe)
-    cond = ("t.varighed_uger IS NOT NULL" if o == "hazard_job"
-            else f"{src[o]}.{o} IS NOT NULL")
-    if exposed:
-        cond += " AND x.eksponeret"
     p = Path(processed)
+    out: dict[tuple[str, str], tuple[int, int]] = {}
     con = duckdb.connect()
     try:
-        n = con.execute(f"""
-            SELECT COUNT(DISTINCT t.person_id) FROM read_parquet('{p / "eksponering.parquet"}') x
-            JOIN read_parquet('{p / "tid_til_job.parquet"}') t ON t.spell_id = x.spell_id
-            JOIN read_parquet('{p / "ressourcer.parquet"}') r ON r.spell_id = x.spell_id
-            WHERE x.forsoeg_id = ? AND x.ydelsesgruppe IN ({grp}) AND x.start_dato <= ?
-              AND x.rolle <> 'udelukket' AND {cond}""", [f.id, f.slut]).fetchone()[0]
+        for f in forsoeg:
+            grp = ", ".join(f"'{g}'" for g in f.maalgruppe)
+            conds = {o: f"{a}.{o} IS NOT NULL" for o, a in PANEL_OUTCOMES}
+            conds["hazard_job"] = "t.varighed_uger IS NOT NULL"
+            cols = []
+            for o, c in conds.items():
+                cols.append(f"COUNT(DISTINCT CASE WHEN {c} THEN t.person_id END)")
+                cols.append(f"COUNT(DISTINCT CASE WHEN {c} AND x.eksponeret THEN t.person_id END)")
+            row = con.execute(f"""
+                SELECT {', '.join(cols)} FROM read_parquet('{p / "eksponering.parquet"}') x
+                JOIN read_parquet('{p / "tid_til_job.parquet"}') t ON t.spell_id = x.spell_id
+                JOIN read_parquet('{p / "ressourcer.parquet"}') r ON r.spell_id = x.spell_id
+                WHERE x.forsoeg_id = ? AND x.ydelsesgruppe IN ({grp}) AND x.start_dato <= ?
+                  AND x.rolle <> 'udelukket'""", [f.id, f.slut]).fetchone()
+            for i, o in enumerate(conds):
+                out[(f.id, o)] = (int(row[2 * i]), int(row[2 * i + 1]))
     finally:
         con.close()
-    return int(n)
+    return out
 
 
 # --------------------------------------------------------------------------- main
@@ -341,6 +347,7 @@ def run_analysis(processed_dir: str | Path, forsoeg: Sequence, options: Analysis
     panel = pd.read_parquet(p / "panel_kvartal.parquet")
     overlevelse = pd.read_parquet(p / "overlevelse.parquet")
     persons = count_persons(p, forsoeg, opts.periode)
+    totals = total_persons(p, forsoeg)
     seconds: dict[str, float] = {"laes": time.perf_counter() - t0}
 
     rows: list[dict[str, Any]] = []
@@ -363,8 +370,7 @@ def run_analysis(processed_dir: str | Path, forsoeg: Sequence, options: Analysis
                                    "n_municipalities_treated": n_tr,
                                    "n_municipalities_control": n_co, "pretrend_p": None,
                                    "enhed": ENHED.get(o, ""), "note": None}
-            rec["n_persons"] = _total_persons(p, f, o, exposed=False)
-            rec["n_persons_exposed"] = _total_persons(p, f, o, exposed=True)
+            rec["n_persons"], rec["n_persons_exposed"] = totals.get((f.id, o), (0, 0))
             try:
                 eff = (_hazard_effect(cells, f, opts) if o == "hazard_job"
                        else _panel_effect(tp, o, opts))

@@ -285,8 +285,11 @@ def typst_source(analysis: Analysis, forsoeg, rules: DisclosureRules, texts: dic
     S.append('#set heading(numbering: "1.1")')
     S.append("#set par(justify: true)")
     S.append("#show table: set text(size: 8.5pt)")
+    S.append("#show table: set par(justify: false)")
+    S.append("#show figure.where(kind: table): set block(breakable: true)")
+    S.append("#show heading.where(level: 1): it => pagebreak(weak: true) + it")
     # front page
-    S.append('#page(numbering: none)[#v(5cm)')
+    S.append('#page(numbering: none)[#set par(justify: false)\n#v(5cm)')
     S.append(f"#text(size: 22pt, weight: \"bold\")[{esc(title)}]\n\n#v(0.5cm)")
     S.append(f"#text(size: 13pt)[{esc(texts['undertitel'])}]\n\n#v(1cm)")
     S.append(esc(", ".join(ordninger)) + "\n\n")
@@ -306,13 +309,16 @@ def typst_source(analysis: Analysis, forsoeg, rules: DisclosureRules, texts: dic
     S.append(paragraphs(fill(texts["sammenfatning_intro"], justering=just)))
     rows = []
     fnavn = {f.id: f.navn for f in forsoeg}
+    prev = None
     for r in recs:
         e, ci = effect_text(gate, r, f"{r['forsoeg']}/{r['udfald']}")
-        rows.append([esc(fnavn[r["forsoeg"]]), esc(UDFALD_NAVN.get(r["udfald"], r["udfald"])), esc(e),
+        first = r["forsoeg"] != prev
+        prev = r["forsoeg"]
+        rows.append([esc(fnavn[r["forsoeg"]]) if first else "", esc(UDFALD_NAVN.get(r["udfald"], r["udfald"])), esc(e),
                      esc(ci), esc(_verdict_word(r["verdict"]))])
     S.append("#figure(kind: table, caption: [" + esc("Effekter af alle forsøg og udfald") + "])[\n" +
              table(["Forsøg", "Udfald", "Effekt", "95 %-interval", "Vurdering"], rows,
-                   widths="(1.6fr, 1.6fr, auto, auto, 1.1fr)") + "\n]")
+                   widths="(1.6fr, 1.6fr, auto, auto, 1.1fr)", align="left") + "\n]")
     S.append(paragraphs(texts["anbefalinger"]))
     # one chapter per trial
     for f in forsoeg:

@@ -55,11 +55,11 @@ def save(fig, folder: Path, name: str) -> dict[str, Path]:
     plt = _plt()
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
-    with atomic_path(folder / f"{name}.svg") as tmp:
+    with atomic_path(folder / f"{name}.svg") as tmp, plt.rc_context(_RC):
         fig.savefig(tmp, format="svg", metadata={"Date": None, "Creator": None})
     out["svg"] = folder / f"{name}.svg"
     with atomic_path(folder / f"{name}.png") as tmp:
-        fig.savefig(tmp, format="png", dpi=150, metadata={"Software": None})
+        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
     out["png"] = folder / f"{name}.png"
     plt.close(fig)
     return out
@@ -193,13 +193,18 @@ def small_multiples(df: pd.DataFrame, title: str, k: int, procent: bool = False,
                 ax.axis("off")
                 continue
             s = df[df["kommune"] == names[i]].sort_values("periode_fra")
-            x = pd.to_datetime(s["periode_fra"])
+            x = np.array([d.year + (d.month - 1) / 12 for d in s["periode_fra"]], dtype=float)
             ax.plot(x, s["kontrol"], color="#c55a11", lw=1)
             ax.plot(x, np.where(s["personer"] >= k, s["vaerdi"], np.nan), color="#1f4e79", lw=1.2,
                     marker="o", ms=2)
-            ax.set_title(names[i], fontsize=7)
+            ax.set_title(names[i], fontsize=7, pad=2)
             ax.tick_params(labelsize=6)
-            danish_axes(ax, decimaler, procent)
+            from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator
+
+            ax.xaxis.set_major_locator(MultipleLocator(2))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: str(int(v))))
+            ax.yaxis.set_major_locator(MaxNLocator(4))
+            danish_axes(ax, 0 if procent else decimaler, procent)
         fig.suptitle(title, fontsize=9)
-        fig.tight_layout()
+        fig.subplots_adjust(left=0.08, right=0.98, bottom=0.08, top=0.88, hspace=0.45, wspace=0.15)
     return fig
