@@ -45,6 +45,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "estimate",
     "ingest",
+    "rapport",
     "simulate",
 )
 
