@@ -34,12 +34,18 @@ Relative magnitudes ``Delta^RM(Mbar)`` (``method="relative_magnitudes"``)
     ``g >= 0, X'g = 0, sigma_Y'g = 1`` (the LP dual of the studentised maximum violation);
     conditional on the optimal vertex ``g*`` and on ``S = Y - c eta``, ``c = Sigma_Y g*/g*'Sigma_Y
     g*``, ``eta`` is normal truncated to ``[V_lo, V_up]``; both bounds are linear-fractional
-    programmes that we solve exactly as LPs (Charnes–Cooper transform). The null is rejected
-    when the truncated-normal upper-tail probability at ``eta`` (mean 0) is below ``alpha``.
-    The confidence set is computed on a grid of ``theta`` with bisection refinement of its
-    end points. (HonestDiD's default for ``Delta^RM`` is the conditional-LF hybrid; we implement
-    the pure conditional test, which is also size-``alpha`` but somewhat less powerful when the
-    conditioning event is narrow.)
+    programmes over the dual polytope. The polytope does not depend on ``theta``: when it has
+    at most 100 000 candidate bases (up to 9 post periods) we enumerate its vertices once and
+    every quantity is a maximum over them; otherwise we solve the LPs (the bounds via the
+    Charnes–Cooper transform). The null is rejected when the truncated-normal upper-tail
+    probability at ``eta`` (mean 0) is below ``alpha``. ``test="C-LF"`` (default, as in ARP and
+    HonestDiD) is the hybrid: first a least-favourable test of size ``kappa = alpha/10`` (its
+    critical value simulated with 5000 fixed-seed draws of ``max_g g'xi``,
+    ``xi ~ N(0, Sigma_Y)``), then the conditional test of size ``(alpha-kappa)/(1-kappa)`` with
+    ``V_up`` capped at the LF critical value. Without vertex enumeration the hybrid falls back
+    to the pure conditional test (the table's ``method`` column says ``C``). The confidence set
+    is computed on a grid of ``theta`` (around the estimated identified set, extended until its
+    ends reject) with bisection refinement of its end points.
 
 The breakdown value is the largest ``M`` (or ``Mbar``) at which the robust CI still excludes 0,
 found by bisection between the grid values (assuming, as in RR's plots, that the sets widen
