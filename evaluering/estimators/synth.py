@@ -54,6 +54,10 @@ Synthetic control (``synthetic_control``)
     as its pool (the actual treated units are excluded), using the same ``V`` method; ``p`` is
     the rank of the treated post/pre MSPE ratio among all units (treated included), ``se`` the
     standard deviation of the donors' placebo estimates and ``ci`` the normal interval with it.
+    With several treated units the placebos are still single donors while the treated series
+    is an average, which is smoother; read ``p`` as descriptive there and prefer ``synthdid``
+    (whose placebo assigns the whole treated pattern to random controls) for inference on a
+    group such as the 11 trial municipalities.
 """
 
 from __future__ import annotations
