@@ -426,3 +426,38 @@ def test_sdid_covariate_adjustment_removes_confounding_covariate():
     assert r.estimate == pytest.approx(3.0, abs=0.3)
     naive = synthdid(df, "y", "unit", "time", "d", variant="did", inference="none")
     assert abs(naive.estimate - 3.0) > 2.0
+
+
+def test_results_serialise_and_plot(prop99):
+    import json
+
+    from evaluering.estimators.synth import plot_trajectories
+
+    r = synthdid(prop99, "PacksPerCapita", "State", "Year", "treated", inference="placebo",
+                 n_reps=20, seed=1)
+    d = json.loads(json.dumps(r.to_dict()))
+    assert d["method"] == "sdid" and len(d["components"]["unit_weights"]) == 38
+    sc = synthetic_control(prop99, "PacksPerCapita", "State", "Year", "treated", placebo=False)
+    json.dumps(sc.to_dict())
+    assert plot_trajectories(r) is not None and plot_trajectories(sc) is not None
+    assert r.plot() is not None
+    s = r.summary()
+    assert s.loc[0, "method"] == "sdid" and s.loc[0, "inference"] == "placebo"
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.float64, (6, 5), elements=st.floats(-10, 10)),
+       arrays(np.float64, (6,), elements=st.floats(-10, 10)),
+       st.sampled_from([0.0, 1e-6, 0.1, 10.0]), st.booleans())
+def test_simplex_qp_kkt_property(A, b, eta, intercept):
+    x = simplex_qp(A, b, eta, intercept=intercept)
+    assert np.all(x >= 0) and abs(x.sum() - 1) < 1e-9
+    Ac, bc = (A - A.mean(0), b - b.mean()) if intercept else (A, b)
+    g = 2 * (Ac.T @ (Ac @ x - bc) + eta * x)
+    tol = 1e-6 * (1 + np.abs(g).max() + np.abs(Ac).max() ** 2)
+    # first-order optimality on the simplex: no vertex direction decreases the objective
+    assert g @ x - g.min() <= tol
