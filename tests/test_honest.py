@@ -311,3 +311,41 @@ def test_flci_matches_independent_implementation_diff_diff():
             r = flci_smoothness(b, S, 4, 3, M, l_vec=l)
             assert r["ci_low"] == pytest.approx(lo, abs=2e-6)
             assert r["ci_high"] == pytest.approx(hi, abs=2e-6)
+
+
+def test_sd_arp_identified_set_and_coverage():
+    from evaluering.inference.honest import sd_arp_confidence_set
+
+    # noiseless: the ARP set equals the identified set [0.25 - M, 0.25 + M]
+    b = np.array([-0.10, -0.05, 0.30])
+    res = honest_did(b, 1e-10 * np.eye(3), 2, 1, method="smoothness", M_grid=[0.0, 0.1, 0.3],
+                     smoothness_ci="C")
+    for M, lo, hi in zip(res.table["M"], res.table["ci_low"], res.table["ci_high"]):
+        assert lo == pytest.approx(0.25 - M, abs=1e-3)
+        assert hi == pytest.approx(0.25 + M, abs=1e-3)
+    assert res.breakdown == pytest.approx(0.25, abs=2e-3)
+    # planted parabola (second differences exactly M) inside Delta^SD(M): coverage of the truth
+    n_pre, n_post, M, tau = 3, 2, 0.05, 0.1
+    S = _cov(5, 4, scale=0.01)
+    t = np.r_[-3, -2, -1, 1, 2].astype(float)
+    beta = 0.5 * M * t ** 2 + 0.02 * t + np.r_[0, 0, 0, tau, tau]
+    L = np.linalg.cholesky(S)
+    rng = np.random.default_rng(1)
+    from evaluering.inference.honest import _Piece
+
+    full = np.arange(-n_pre, n_post + 1)
+    D2 = np.zeros((len(full) - 2, len(full)))
+    for k in range(len(full) - 2):
+        D2[k, k:k + 3] = [1, -2, 1]
+    A = np.vstack([D2[:, full != 0], -D2[:, full != 0]])
+    hits = []
+    for _ in range(200):
+        bh = beta + L @ rng.standard_normal(5)
+        p = _Piece(A, bh, S, np.r_[1.0, 0.0], n_pre, alpha=0.05, hybrid=True, kappa=0.005,
+                   n_draws=2000, seed=0, d=np.full(len(A), M))
+        hits.append(not p.rejects(tau))
+    assert np.mean(hits) >= 0.92
+    # the sets grow with M
+    r1 = sd_arp_confidence_set(beta, S, n_pre, n_post, 0.01)
+    r2 = sd_arp_confidence_set(beta, S, n_pre, n_post, 0.1)
+    assert r2["ci_low"] < r1["ci_low"] and r2["ci_high"] > r1["ci_high"]

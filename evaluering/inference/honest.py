@@ -21,7 +21,9 @@ Smoothness ``Delta^SD(M)`` (``method="smoothness"``)
     is minimised over ``v`` by solving, for each bias budget ``h``, the QP ``min v'Sigma v`` s.t.
     ``||G'v||_1 <= h`` (SLSQP), and a one-dimensional search over ``h``. With ``M = 0`` this is
     the minimum-variance estimator that is unbiased under a linear pre-trend (linear
-    extrapolation of the pre-trend) with the usual normal interval.
+    extrapolation of the pre-trend) with the usual normal interval. ``smoothness_ci="C"`` or
+    ``"C-LF"`` instead inverts the ARP test below on the single polyhedron ``|D2 delta| <= M``
+    (RR find the FLCI more efficient under ``Delta^SD``; it is the default, as in HonestDiD).
 
 Relative magnitudes ``Delta^RM(Mbar)`` (``method="relative_magnitudes"``)
     ``|delta_{t+1} - delta_t| <= Mbar * max_{s<0} |delta_{s+1} - delta_s|`` for all post ``t >= 0``.
@@ -65,7 +67,8 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, optimize, stats
 
-__all__ = ["HonestResult", "honest_did", "flci_smoothness", "rm_confidence_set", "arp_test"]
+__all__ = ["HonestResult", "honest_did", "flci_smoothness", "rm_confidence_set",
+           "sd_arp_confidence_set", "arp_test"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -476,16 +479,17 @@ def _rm_pieces(n_pre: int, n_post: int, Mbar: float) -> list[np.ndarray]:
 
 
 class _Piece:
-    """One polyhedron ``{A delta <= 0}``: fixed moments, dual vertices, LF critical value."""
+    """One polyhedron ``{A delta <= d}``: fixed moments, dual vertices, LF critical value."""
 
     def __init__(self, A, b, S, l, n_pre, *, alpha, hybrid, kappa, n_draws, seed,
-                 use_vertices=True):
+                 use_vertices=True, d=None):
         A_post = A[:, n_pre:]
         self.A = A
+        self.d = np.zeros(len(A)) if d is None else np.asarray(d, dtype=float)
         self.Sigma_Y = A @ S @ A.T
         P = linalg.null_space(l[None, :])
         self.X = A_post @ P if P.size else np.zeros((A.shape[0], 0))
-        self.base = A @ b
+        self.base = A @ b - self.d
         self.shift = A_post @ l / (l @ l)
         sig = np.sqrt(np.diag(self.Sigma_Y))
         self.V = _dual_vertices(self.X, sig) if use_vertices else None
@@ -531,6 +535,30 @@ def rm_confidence_set(betahat, sigma, n_pre: int, n_post: int, Mbar: float, *, l
         raise ValueError(f"unknown test {test!r}")
     b, S, l = _check(betahat, sigma, n_pre, n_post, l_vec)
     pieces = _pieces(b, S, l, n_pre, n_post, Mbar, alpha, test)
+    return _arp_confidence_set(b, S, l, n_pre, n_post, pieces, grid_points)
+
+
+def sd_arp_confidence_set(betahat, sigma, n_pre: int, n_post: int, M: float, *, l_vec=None,
+                          alpha: float = 0.05, test: str = "C-LF", grid_points: int = 41
+                          ) -> dict[str, Any]:
+    """ARP confidence set for ``theta`` under ``Delta^SD(M)`` (one polyhedron
+    ``|D2 delta| <= M``), the alternative to the FLCI that RR also discuss."""
+    if test not in ("C", "C-LF"):
+        raise ValueError(f"unknown test {test!r}")
+    b, S, l = _check(betahat, sigma, n_pre, n_post, l_vec)
+    full = np.arange(-n_pre, n_post + 1)
+    n = len(full)
+    D2 = np.zeros((n - 2, n))
+    for k in range(n - 2):
+        D2[k, k:k + 3] = [1.0, -2.0, 1.0]
+    D2 = D2[:, full != 0]
+    A = np.vstack([D2, -D2])
+    piece = _Piece(A, b, S, l, n_pre, alpha=alpha, hybrid=test == "C-LF", kappa=alpha / 10,
+                   n_draws=5000, seed=0, d=np.full(len(A), float(M)))
+    return _arp_confidence_set(b, S, l, n_pre, n_post, [piece], grid_points)
+
+
+def _arp_confidence_set(b, S, l, n_pre, n_post, pieces, grid_points) -> dict[str, Any]:
     est = float(l @ b[n_pre:])
     sd = math.sqrt(float(l @ S[n_pre:, n_pre:] @ l))
 
@@ -541,9 +569,9 @@ def rm_confidence_set(betahat, sigma, n_pre: int, n_post: int, Mbar: float, *, l
     lo_id, hi_id = est, est
     for p in pieces:
         for sgn in (1.0, -1.0):
-            # optimise l'(b_post - delta_post) over delta with delta_pre = b_pre, A delta <= 0
+            # optimise l'(b_post - delta_post) over delta with delta_pre = b_pre, A delta <= d
             c = np.concatenate([np.zeros(n_pre), sgn * l])
-            res = optimize.linprog(c, A_ub=p.A, b_ub=np.zeros(len(p.A)),
+            res = optimize.linprog(c, A_ub=p.A, b_ub=p.d,
                                    A_eq=np.hstack([np.eye(n_pre), np.zeros((n_pre, n_post))]),
                                    b_eq=b[:n_pre], bounds=[(None, None)] * (n_pre + n_post),
                                    method="highs")
@@ -605,7 +633,7 @@ def _rm_rejects_zero(b, S, l, n_pre, n_post, Mbar, alpha, test) -> bool:
 def honest_did(betahat, sigma, n_pre: int, n_post: int, *, method: str = "relative_magnitudes",
                Mbar_grid: Sequence[float] | None = None, M_grid: Sequence[float] | None = None,
                l_vec=None, alpha: float = 0.05, test: str = "C-LF",
-               breakdown_tol: float = 1e-3) -> HonestResult:
+               smoothness_ci: str = "FLCI", breakdown_tol: float = 1e-3) -> HonestResult:
     """Rambachan–Roth sensitivity analysis; see the module docstring.
 
     ``M_grid`` (smoothness) defaults to ``0..5 sd`` of the target in 10 steps (HonestDiD's
@@ -619,13 +647,22 @@ def honest_did(betahat, sigma, n_pre: int, n_post: int, *, method: str = "relati
     rows = []
     if method == "smoothness":
         grid = np.asarray(M_grid if M_grid is not None else np.linspace(0, 5 * sd, 11), float)
+        if smoothness_ci not in ("FLCI", "C", "C-LF"):
+            raise ValueError(f"unknown smoothness_ci {smoothness_ci!r}")
+
+        def sd_ci(M):
+            if smoothness_ci == "FLCI":
+                return flci_smoothness(b, S, n_pre, n_post, M, l_vec=l, alpha=alpha)
+            return sd_arp_confidence_set(b, S, n_pre, n_post, M, l_vec=l, alpha=alpha,
+                                         test=smoothness_ci)
+
         for M in grid:
-            r = flci_smoothness(b, S, n_pre, n_post, float(M), l_vec=l, alpha=alpha)
+            r = sd_ci(float(M))
             rows.append({"M": float(M), "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-                         "method": "FLCI"})
+                         "method": r.get("test", "FLCI")})
 
         def excludes(M):
-            r = flci_smoothness(b, S, n_pre, n_post, M, l_vec=l, alpha=alpha)
+            r = sd_ci(M)
             return r["ci_low"] > 0 or r["ci_high"] < 0
         pname = "M"
     elif method == "relative_magnitudes":
@@ -663,4 +700,4 @@ def honest_did(betahat, sigma, n_pre: int, n_post: int, *, method: str = "relati
     return HonestResult(method=method, estimate=est, original_ci=original, table=table,
                         breakdown=breakdown, alpha=alpha, l_vec=tuple(float(x) for x in l),
                         info={"n_pre": n_pre, "n_post": n_post, "se": sd,
-                              "test": "FLCI" if method == "smoothness" else test})
+                              "test": smoothness_ci if method == "smoothness" else test})
