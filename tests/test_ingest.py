@@ -415,6 +415,26 @@ def test_file_level_errors_write_nothing(tmp_path):
     # --koder pointing nowhere
     raw = B.write_dataset(tmp_path / "i")
     _assert_nothing_written(tmp_path, raw, "file not found", koder=tmp_path / "nope.toml")
+    # invalid memory limit
+    _assert_nothing_written(tmp_path, raw, "not a valid memory limit", memory_limit="lots")
+    # a .csv.gz that is not gzip
+    (raw / "kontakter.csv").unlink()
+    (raw / "kontakter.csv.gz").write_bytes(b"not gzip at all")
+    _assert_nothing_written(tmp_path, raw, "kontakter.csv.gz: cannot be read")
+
+
+def test_parquet_quarantine_lines_are_row_number_plus_one(tmp_path):
+    import pyarrow as pa
+
+    raw = B.write_parquet_dataset(tmp_path / "p")
+    t = pq.read_table(raw / "forloeb.parquet")
+    kk = t.column("kommune_kode").to_pylist()
+    kk[4] = "999"
+    t = t.set_column(t.schema.get_field_index("kommune_kode"), "kommune_kode", pa.array(kk))
+    pq.write_table(t, raw / "forloeb.parquet")
+    res = ingest(raw, tmp_path / "o")
+    assert quarantine_map(res.out_dir, "forloeb") == {6: ["ukendt_kommune"]}
+    assert read(res.out_dir, "karantaene/forloeb")["source_file"].tolist() == ["forloeb.parquet"]
 
 
 def test_koder_override(tmp_path):

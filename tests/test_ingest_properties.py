@@ -5,6 +5,7 @@ a CPR number into any written byte."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import tempfile
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from evaluering import contract
-from evaluering.ingest import ingest
+from evaluering.ingest import PSEUDONYM_ENV, ingest
 from ingest_fixtures import builders as B
 
 TEXT_ALPHABET = "abcxyzÆØÅæøå€0123456789-.,;:\"' _/"
@@ -106,7 +107,16 @@ def test_random_corruptions_never_crash_lose_rows_or_leak_cpr(data):
             injected_all += injected
             path.write_bytes((dialect.newline.join(lines) + dialect.newline).encode(dialect.encoding))
             expected_rows[reg] = sum(1 for ln in lines[1:] if ln.strip(" \t"))
-        res = ingest(raw, Path(tmp) / "out")
+        key = data.draw(st.sampled_from([None, "k"]))
+        prior = os.environ.pop(PSEUDONYM_ENV, None)
+        if key:
+            os.environ[PSEUDONYM_ENV] = key
+        try:
+            res = ingest(raw, Path(tmp) / "out")
+        finally:
+            os.environ.pop(PSEUDONYM_ENV, None)
+            if prior is not None:
+                os.environ[PSEUDONYM_ENV] = prior
         for reg, n in expected_rows.items():
             m = res.manifest["registers"][reg]
             assert m["rows_read"] == n
