@@ -163,3 +163,17 @@ def test_wild_inference_for_twfe(app, capsys, tmp_path):
     rc, _, err = run(app, capsys, p, "--method", "bjs", *BASE, "--cohort", "first.treat",
                      "--inference", "wild")
     assert rc == 2 and "twfe only" in err
+
+
+def test_control_option_only_where_it_applies(app, capsys):
+    rc, _, err = run(app, capsys, MPDTA, "--method", "bjs", *BASE, "--cohort", "first.treat",
+                     "--control", "never")
+    assert rc == 2 and "does not apply" in err
+    rc, _, err = run(app, capsys, MPDTA, "--method", "cs", *BASE, "--cohort", "first.treat",
+                     "--control", "last")
+    assert rc == 2 and "not available" in err
+    rc, out, _ = run(app, capsys, MPDTA, "--method", "sa", *BASE, "--cohort", "first.treat",
+                     "--control", "notyet", "--json")
+    mp = pd.read_csv(MPDTA)
+    ref = sun_abraham(mp, "lemp", "countyreal", "year", "first.treat", control="last")
+    assert rc == 0 and json.loads(out)["estimate"] == pytest.approx(ref.estimate, rel=1e-12)

@@ -37,7 +37,7 @@ from evaluering.errors import InputError
 class MethodSpec:
     needs: str  # "cohort" | "treatment" | "did2x2"
     run: Callable[..., object]
-    controls: tuple[str, ...] = ("never",)
+    controls: tuple[str, ...] = ()  # first = default; empty: the method has no control choice
     help: str = ""
 
 
@@ -251,7 +251,9 @@ def register(app: typer.Typer) -> None:
         time: str = typer.Option(..., "--time", help="Integer period column."),
         cohort: str = typer.Option(None, "--cohort", help="First treated period (0/missing = never)."),
         treatment: str = typer.Option(None, "--treatment", help="0/1 treatment column."),
-        control: str = typer.Option("never", "--control", help="Control group: never or notyet."),
+        control: str = typer.Option(None, "--control",
+                                    help="Control group for cs (never | notyet) and sa (never | "
+                                         "notyet = last-treated cohort); default never."),
         covariates: str = typer.Option(None, "--covariates", help="Comma-separated covariate columns."),
         cluster: str = typer.Option(None, "--cluster", help="Cluster column (default: the unit)."),
         aggregation: str = typer.Option("simple", "--aggregation",
@@ -267,7 +269,13 @@ def register(app: typer.Typer) -> None:
         if (cohort is None) == (treatment is None):
             raise InputError("give exactly one of --cohort and --treatment")
         spec = METHODS[method]
-        if control not in spec.controls:
+        if control is not None and not spec.controls:
+            raise InputError(f"--control does not apply to {method} (twfe/event/did2x2 use the "
+                             "regression's implicit comparisons; bjs always uses every untreated "
+                             "observation: never and not-yet treated)")
+        if control is None:
+            control = spec.controls[0] if spec.controls else "never"
+        elif control not in spec.controls:
             raise InputError(f"--control {control} is not available for {method}",
                              expected=" | ".join(spec.controls))
         if aggregation not in AGGREGATIONS:
