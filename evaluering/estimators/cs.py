@@ -469,7 +469,8 @@ def _estimate_att_gt(data, y, unit, time, cohort, *, covariates, control, base_p
         cell_cohort = (np.arange(ncell) if panel else np.repeat(np.arange(C), T))
     else:
         est = (_cs_drdid.PANEL if panel else _cs_drdid.RCS)[est_method]
-        cols = []
+        psi = np.zeros((n, len(pairs)), order="F")  # filled column by column
+        k = 0
         nuis: dict = {}
         covs_vary = bool(panel and Xw is not None and not (Xw == Xw[:, :1, :]).all())
         for c, g, t, b, post, ctrl in pairs:
@@ -483,7 +484,6 @@ def _estimate_att_gt(data, y, unit, time, cohort, *, covariates, control, base_p
             if n_c == 0 or n_t == 0:
                 warnings.append(f"ATT({_num(times[g])},{_num(times[t])}) skipped: no comparison units")
                 continue
-            col = np.zeros(n)
             if t == b:
                 att = 0.0
             else:
@@ -512,10 +512,10 @@ def _estimate_att_gt(data, y, unit, time, cohort, *, covariates, control, base_p
                         att, inf = est(row_y[sel], post_ind, D, X, row_w[sel])
                     except EstimationError as exc:
                         raise EstimationError(f"ATT({_num(times[g])},{_num(times[t])}): {exc}") from None
-                col[sel] = inf * (n / len(sel))
-            cols.append(col)
+                psi[sel, k] = inf * (n / len(sel))
+            k += 1
             K_rows.append((c, g, t, b, post, float(att), n_t, n_c))
-        infl = Influence(n, dense=np.column_stack(cols) if cols else np.zeros((n, 0)))
+        infl = Influence(n, dense=psi if k == len(pairs) else np.asfortranarray(psi[:, :k]))
         cell_cohort = None
     if not K_rows:
         raise EstimationError("no ATT(g,t) could be estimated")
