@@ -345,3 +345,27 @@ def test_unconditional_estimator_is_fast_and_lean():
     assert len(r.components["att_gt"]) == 27
     assert cpu < 4.0
     assert peak_mb < 4 * input_mb
+
+
+def test_weighted_covariate_att_gt_against_statsmodels(mpdta):
+    """Sampling weights: WLS outcome model and weighted logit (statsmodels GLM with
+    frequency weights) by hand give the weighted OR/IPW/DR ATT(g,t)."""
+    g, t, b = 2006, 2007, 2005
+    df = mpdta.assign(w=1.0 + (mpdta["countyreal"] % 4))
+    dy, D, x = _did_2x2(df, g, t, b)
+    wu = df[df["first.treat"].isin([g, 0])].groupby("countyreal")["w"].first().to_numpy()
+    X = sm.add_constant(x)
+    c = D == 0
+    m = sm.WLS(dy[c], X[c], weights=wu[c]).fit().predict(X)
+    ps = sm.GLM(D, X, family=sm.families.Binomial(), freq_weights=wu).fit().predict(X)
+    wt, wc = wu * D, wu * ps * (1 - D) / (1 - ps)
+    expected = {
+        "reg": np.sum(wt * (dy - m)) / wt.sum(),
+        "ipw": np.sum(wt * dy) / wt.sum() - np.sum(wc * dy) / wc.sum(),
+        "dr": np.sum(wt * (dy - m)) / wt.sum() - np.sum(wc * (dy - m)) / wc.sum(),
+    }
+    for method, value in expected.items():
+        r = callaway_santanna(df, "lemp", "countyreal", "year", "first.treat", weights="w",
+                              covariates=["lpop"], est_method=method)
+        got = r.components["att_gt"].set_index(["group", "time"]).loc[(g, t), "att"]
+        assert got == pytest.approx(value, abs=1e-9), method
