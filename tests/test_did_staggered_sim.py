@@ -2,7 +2,6 @@
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from evaluering.estimators.bjs import bjs_imputation
 from evaluering.estimators.did import twfe

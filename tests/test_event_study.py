@@ -166,3 +166,18 @@ def test_repeated_cross_sections_with_group_effects():
         assert ev.loc[e, "att"] == pytest.approx(sm.params[f"d{e + 2}"], rel=1e-8, abs=1e-10)
     assert r.n_units == 24 and r.info["n_clusters"] == 24
     assert r.ci[0] < 1.0 < r.ci[1]
+
+
+def test_sup_t_critical_value():
+    from scipy import stats
+
+    from evaluering.estimators._ols import sup_t_critical
+
+    # one coefficient: the pointwise t critical value; independent coefficients: Šidák
+    assert sup_t_critical(np.eye(1), 0.05, draws=200_000, df=9) == pytest.approx(
+        stats.t.ppf(0.975, 9), rel=0.02)
+    k = 5
+    sidak = stats.norm.ppf(1 - (1 - 0.95 ** (1 / k)) / 2)
+    assert sup_t_critical(np.eye(k) * 4.0, 0.05, draws=200_000) == pytest.approx(sidak, rel=0.02)
+    # perfectly correlated coefficients: back to the pointwise value
+    assert sup_t_critical(np.ones((3, 3)), 0.05, draws=200_000) == pytest.approx(1.96, rel=0.02)

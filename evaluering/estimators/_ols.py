@@ -223,8 +223,12 @@ def wald_test(beta: np.ndarray, vcov: np.ndarray, df: float) -> dict:
 
 
 def sup_t_critical(vcov: np.ndarray, alpha: float = 0.05, draws: int = 10_000,
-                   seed: int | None = 0) -> float:
-    """Critical value of max_j |Z_j| / sd_j for Z ~ N(0, vcov) (uniform confidence band)."""
+                   seed: int | None = 0, df: float = np.inf) -> float:
+    """Critical value of max_j |Z_j| / sd_j for Z ~ N(0, vcov) (uniform confidence band).
+
+    With finite ``df`` the draws are multivariate t (``Z / sqrt(χ²_df / df)``), so the band is
+    never narrower than the pointwise ``t(df)`` interval.
+    """
     sd = np.sqrt(np.clip(np.diag(vcov), 0, None))
     keep = sd > 0
     if keep.sum() == 0:
@@ -234,4 +238,6 @@ def sup_t_critical(vcov: np.ndarray, alpha: float = 0.05, draws: int = 10_000,
     ev, evec = np.linalg.eigh(corr)
     L = evec * np.sqrt(np.clip(ev, 0, None))
     Z = rng.standard_normal((draws, keep.sum())) @ L.T
+    if np.isfinite(df):
+        Z /= np.sqrt(rng.chisquare(df, size=draws) / df)[:, None]
     return float(np.quantile(np.max(np.abs(Z), axis=1), 1 - alpha))

@@ -13,8 +13,10 @@ Inference: cluster-robust CR1 (default clusters = units; ``cluster=False`` for H
 ``t(G-1)`` pointwise intervals. The pre-trend test is the joint Wald test that all estimated
 lead coefficients (``e < 0``, excluding the references) are zero, reported as ``F = W/q`` with
 an ``F(q, G-1)`` reference distribution (``F(q, N-K)`` without clustering). The uniform
-(sup-t) band uses the ``1-alpha`` quantile of ``max_e |Z_e|/sd_e`` for ``Z ~ N(0, V̂)`` over all
-estimated coefficients, simulated with ``draws`` draws (seeded).
+(sup-t) band uses the ``1-alpha`` quantile of ``max_e |Z_e|/sd_e`` over all estimated
+coefficients for ``Z`` multivariate t with scale ``V̂`` and the same degrees of freedom as the
+pointwise intervals (``G-1``), simulated with ``draws`` draws (seeded); with one coefficient it
+reduces to the pointwise t interval.
 
 Headline ``estimate``: the simple average of the post-period coefficients (``e >= 0``) with its
 delta-method standard error from the full covariance matrix.
@@ -129,7 +131,7 @@ def event_study(data, y: str, unit: str, time: str, cohort: str, *, ref: int | S
     beta, V = fit.beta[:k], fit.vcov[:k, :k]
     se = np.sqrt(np.clip(np.diag(V), 0, None))
     tt, pp, lo_ci, hi_ci = t_inference(beta, se, fit.df, alpha)
-    crit = sup_t_critical(V, alpha, draws=draws, seed=seed)
+    crit = sup_t_critical(V, alpha, draws=draws, seed=seed, df=fit.df)
     counts = pd.Series(relb[treated]).value_counts()
     ev = pd.DataFrame({"e": est_e, "att": beta, "se": se, "t": tt, "p": pp, "ci_low": lo_ci,
                        "ci_high": hi_ci, "ucb_low": beta - crit * se, "ucb_high": beta + crit * se,
