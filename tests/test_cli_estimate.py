@@ -177,3 +177,11 @@ def test_control_option_only_where_it_applies(app, capsys):
     mp = pd.read_csv(MPDTA)
     ref = sun_abraham(mp, "lemp", "countyreal", "year", "first.treat", control="last")
     assert rc == 0 and json.loads(out)["estimate"] == pytest.approx(ref.estimate, rel=1e-12)
+
+
+def test_semicolon_decimal_comma_csv(app, capsys, tmp_path):
+    mp = pd.read_csv(MPDTA)
+    p = tmp_path / "dk.csv"
+    mp.to_csv(p, sep=";", decimal=",", index=False)
+    rc, out, _ = run(app, capsys, p, "--method", "twfe", *BASE, "--cohort", "first.treat", "--json")
+    assert rc == 0 and json.loads(out)["estimate"] == pytest.approx(-0.036549, abs=5e-7)

@@ -134,7 +134,15 @@ def read_table(path: Path) -> pd.DataFrame:
         if suffix == ".parquet":
             return pd.read_parquet(path)
         if suffix in (".csv", ".csv.gz", ".txt"):
-            return pd.read_csv(path, sep=None, engine="python") if suffix == ".txt" else pd.read_csv(path)
+            import gzip
+
+            opener = gzip.open if suffix.endswith(".gz") else open
+            with opener(path, "rt", encoding="utf-8-sig", errors="replace") as fh:
+                header = fh.readline()
+            # Danish exports: ';' separator with decimal comma
+            if header.count(";") > header.count(","):
+                return pd.read_csv(path, sep=";", decimal=",", encoding="utf-8-sig")
+            return pd.read_csv(path, encoding="utf-8-sig")
     except Exception as exc:  # noqa: BLE001 - any reader failure is bad input
         raise InputError(f"cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0]})",
                          file=str(path)) from exc
