@@ -110,3 +110,19 @@ def test_errors(stagg):
     assert np.isfinite(r.estimate)
     one = stagg[(stagg["year_treated"] != 5) | (stagg["id"] == stagg.loc[stagg["year_treated"] == 5, "id"].min())]
     assert "single unit" in sun_abraham(one, "y", "id", "year", "year_treated").info["notes"]
+
+
+def test_equals_callaway_santanna_never_treated_on_balanced_panel():
+    # Without covariates on a balanced panel with never-treated controls, each post-period
+    # Sun-Abraham CATT is the same 2x2 comparison as CS's ATT(g,t) (base period g-1), and the
+    # cell-share ATT equals CS's simple aggregation: a cross-check of two implementations.
+    cs = pytest.importorskip("evaluering.estimators.cs")
+    mp = pd.read_csv(DATA / "mpdta.csv", engine="pyarrow")
+    c = cs.callaway_santanna(mp, "lemp", "countyreal", "year", "first.treat")
+    s = sun_abraham(mp, "lemp", "countyreal", "year", "first.treat")
+    assert s.estimate == pytest.approx(c.estimate, abs=1e-12)
+    assert s.estimate == pytest.approx(-0.0400, abs=5e-5)  # did package, aggte(type="simple")
+    cg = c.component("att_gt").query("time >= group").set_index(["group", "time"])["att"]
+    sg = s.component("att_gt").query("e >= 0").set_index(["group", "time"])["att"]
+    sg.index = sg.index.set_levels([lvl.astype(int) for lvl in sg.index.levels])
+    assert np.allclose(sg.sort_index().to_numpy(), cg.sort_index().to_numpy(), atol=1e-12)
