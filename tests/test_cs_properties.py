@@ -112,19 +112,26 @@ def test_panel_as_repeated_cross_sections_same_point_estimates(mpdta):
     assert not np.allclose(r.components["att_gt"]["se"], p.components["att_gt"]["se"], rtol=0.05)
 
 
-def _did_2x2(mpdta, g, t, b):
+def _did_2x2(mpdta, g, t, b, cov="lpop"):
+    """Change in lemp from b to t, treatment indicator and the covariate in the base period."""
     d = mpdta[mpdta["first.treat"].isin([g, 0])]
     wide = d.pivot(index="countyreal", columns="year", values="lemp")
-    info = d.groupby("countyreal")[["first.treat", "lpop"]].first()
+    info = d.groupby("countyreal")[["first.treat"]].first()
+    x = d[d["year"] == b].set_index("countyreal")[cov].loc[info.index]
     dy = (wide[t] - wide[b]).loc[info.index]
     D = (info["first.treat"] == g).astype(float)
-    return dy.to_numpy(), D.to_numpy(), info["lpop"].to_numpy()
+    return dy.to_numpy(), D.to_numpy(), x.to_numpy()
 
 
-@pytest.mark.parametrize("g,t,b", [(2004, 2006, 2003), (2006, 2007, 2005), (2007, 2005, 2004)])
-def test_covariate_att_gt_against_statsmodels(mpdta, g, t, b):
-    """OR, IPW and DR ATT(g,t) with covariate lpop computed by hand with statsmodels."""
-    dy, D, x = _did_2x2(mpdta, g, t, b)
+@pytest.mark.parametrize("g,t,b,cov", [(2004, 2006, 2003, "lpop"), (2006, 2007, 2005, "lpop"),
+                                       (2007, 2005, 2004, "lpop"), (2006, 2007, 2005, "xtv"),
+                                       (2007, 2005, 2004, "xtv")])
+def test_covariate_att_gt_against_statsmodels(mpdta, g, t, b, cov):
+    """OR, IPW and DR ATT(g,t) with a covariate computed by hand with statsmodels (``xtv``
+    varies over time: the base-period value is used)."""
+    rng = np.random.default_rng(0)
+    mpdta = mpdta.assign(xtv=mpdta["lpop"] + rng.normal(scale=0.5, size=len(mpdta)))
+    dy, D, x = _did_2x2(mpdta, g, t, b, cov)
     X = sm.add_constant(x)
     ols = sm.OLS(dy[D == 0], X[D == 0]).fit()
     m = ols.predict(X)
@@ -135,7 +142,7 @@ def test_covariate_att_gt_against_statsmodels(mpdta, g, t, b):
     att_dr = np.mean(dy[D == 1] - m[D == 1]) - np.sum(wc * (dy - m)) / wc.sum()
     for method, expected in (("reg", att_reg), ("ipw", att_ipw), ("dr", att_dr)):
         r = callaway_santanna(mpdta, "lemp", "countyreal", "year", "first.treat",
-                              covariates=["lpop"], est_method=method)
+                              covariates=[cov], est_method=method)
         got = r.components["att_gt"].set_index(["group", "time"]).loc[(g, t), "att"]
         assert got == pytest.approx(expected, abs=1e-9), method
 
