@@ -80,6 +80,7 @@ class ReportResult:
     build_hash: str
     timings: Mapping[str, float] = field(default_factory=dict)
     files: tuple[Path, ...] = ()
+    analysis: Any = field(default=None, repr=False, compare=False)  # the Analysis (when rebuilt)
 
     def __str__(self) -> str:  # used by `evaluering demo` when it prints outputs
         return str(self.out)
@@ -323,7 +324,8 @@ def build_report(config: ReportConfig, *, force: bool = False, progress=None) ->
     return ReportResult(out=out, pdf=out / "rapport.pdf", resultater=out / "resultater.json",
                         manifest=out / "manifest.json", rebuilt=True, build_hash=h,
                         timings=dict(timings),
-                        files=tuple(sorted(out / str(p.relative_to(tmp)) for p in files.values())))
+                        files=tuple(sorted(out / str(p.relative_to(tmp)) for p in files.values())),
+                        analysis=analysis)
 
 
 @contextlib.contextmanager

@@ -286,6 +286,8 @@ def typst_source(analysis: Analysis, forsoeg, rules: DisclosureRules, texts: dic
     S.append("#set par(justify: true)")
     S.append("#show table: set text(size: 8.5pt)")
     S.append("#show table: set par(justify: false)")
+    S.append("#show heading: set text(hyphenate: false)")
+    S.append("#show heading: set par(justify: false)")
     S.append("#show figure.where(kind: table): set block(breakable: true)")
     S.append("#show heading.where(level: 1): it => pagebreak(weak: true) + it")
     # front page
