@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(VENV)/bin/evaluering demo
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --dist loadgroup
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY) -m pytest -n 2 --dist loadgroup
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
