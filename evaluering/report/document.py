@@ -260,6 +260,14 @@ def write_figures(tmp: Path, analysis: Analysis, forsoeg, rules: DisclosureRules
 
 
 # --------------------------------------------------------------------------- typst
+def _ordning_navn(name: str) -> str:
+    """The scheme's full name from the built-in catalogue (free text kept as given)."""
+    from evaluering.reference.catalogue import find_ordning
+
+    o = find_ordning(name)
+    return o.navn if o is not None else name
+
+
 def _verdict_word(v: str) -> str:
     return {"undertrykt": "undertrykt (for få personer)", "ikke estimeret": "ikke estimeret"}.get(v, v)
 
@@ -275,7 +283,7 @@ def typst_source(analysis: Analysis, forsoeg, rules: DisclosureRules, texts: dic
                 if opts.inferens == "bootstrap" else "randomiseringsinferens over kommuner")
     alle_kommuner = sorted({k for f in forsoeg for k in f.kommuner})
     slut = max(f.slut for f in forsoeg)
-    ordninger = sorted({f.ordning for f in forsoeg})
+    ordninger = sorted({_ordning_navn(f.ordning) for f in forsoeg})
     title = texts["titel"]
     S: list[str] = []
     tq = title.replace("\\", "\\\\").replace('"', '\\"')
@@ -289,7 +297,6 @@ def typst_source(analysis: Analysis, forsoeg, rules: DisclosureRules, texts: dic
     S.append("#show heading: set text(hyphenate: false)")
     S.append("#show heading: set par(justify: false)")
     S.append("#show figure.where(kind: table): set block(breakable: true)")
-    S.append("#show heading.where(level: 1): it => pagebreak(weak: true) + it")
     # front page
     S.append('#page(numbering: none)[#set par(justify: false)\n#v(5cm)')
     S.append(f"#text(size: 22pt, weight: \"bold\")[{esc(title)}]\n\n#v(0.5cm)")
@@ -306,6 +313,7 @@ def typst_source(analysis: Analysis, forsoeg, rules: DisclosureRules, texts: dic
     S.append(f"#heading(numbering: none)[{esc('Forord')}]")
     S.append(paragraphs(texts["forord"]))
     S.append("#outline(depth: 1)")
+    S.append("#show heading.where(level: 1): it => pagebreak(weak: true) + it")
     # overall summary
     S.append(f"= {esc('Samlet sammenfatning og anbefalinger')}")
     S.append(paragraphs(fill(texts["sammenfatning_intro"], justering=just)))
@@ -327,7 +335,7 @@ def typst_source(analysis: Analysis, forsoeg, rules: DisclosureRules, texts: dic
         fr = [r for r in recs if r["forsoeg"] == f.id]
         S.append(f"= {esc(f.navn)}")
         S.append(f"== {esc('Indledning')}")
-        S.append(paragraphs(fill(texts["indledning"], navn=f.navn, ordning=f.ordning,
+        S.append(paragraphs(fill(texts["indledning"], navn=f.navn, ordning=_ordning_navn(f.ordning),
                                  start=gate.fact(f.start, "trial start", fmt.dato),
                                  slut=gate.fact(f.slut, "trial end", fmt.dato))))
         S.append(f"== {esc('Sammenfatning')}")
@@ -361,7 +369,8 @@ def typst_source(analysis: Analysis, forsoeg, rules: DisclosureRules, texts: dic
                                        what=f"{f.id} spells {r.label}"))])
         S.append("#figure(kind: table, caption: [" + esc("Forsøgskommuner: personer og forløb i målgruppen "
                                                           "i evalueringsperioden") + "])[\n" +
-                 table(["Kommune", "Start", "Personer", "Forløb"], trows) + "\n]")
+                 table(["Kommune", "Start", "Personer", "Forløb"], trows,
+                       align="(left, left, right, right)") + "\n]")
         S.append(f"== {esc('Forsøgets resultater og læring')}")
         S.append(paragraphs(texts["resultater"]))
         rrows = []
