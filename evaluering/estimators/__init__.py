@@ -23,6 +23,12 @@ _EXPORTS = {
 
 __all__ = list(_EXPORTS)
 
+# The module ``event_study`` shares its name with the function it exports; importing the
+# submodule anywhere sets the package attribute to the *module*, which would shadow the lazy
+# lookup below. Bind the function eagerly so ``from evaluering.estimators import event_study``
+# always gives the function.
+from evaluering.estimators.event_study import event_study  # noqa: E402
+
 
 def __getattr__(name: str):
     mod = _EXPORTS.get(name)
