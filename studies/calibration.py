@@ -1,0 +1,531 @@
+"""Monte Carlo calibration of the toolkit's inference methods (size, coverage, power).
+
+Panel study (``panel``): municipality × quarter panels for the 98 municipalities with their
+AUK01-based sizes from :func:`evaluering.simulate.simulate_panel` (noise variance inversely
+proportional to size, unit and time effects), under no effect and under a planted effect, in
+two designs:
+
+* ``nj11``: the 11 North Jutland network municipalities, staggered over the three application
+  rounds (2017Q3, 2018Q1, 2018Q3) in a 2014Q1–2019Q4 panel (24 quarters; the clean
+  post-period ends 2019-12-31). Which municipality belongs to which round is a stylised
+  assumption (4/4/3, see ``NJ11_ROUNDS``): in the catalogue every municipality entered the
+  meeting trial in round 1.
+* ``k4``: the four free municipalities on the employment area (Hillerød, Greve, Silkeborg,
+  Aabenraa), one cohort from 2023Q3, in a 2020Q1–2025Q4 panel (24 quarters).
+
+The estimand is the coefficient of the size-weighted two-way fixed-effects regression
+``y ~ D | kommune + periode`` (weights ``vaegt``; with noise variance ∝ 1/size this is the GLS
+weighting). Under the planted effect the effect is static and constant over cohorts with unit
+heterogeneity (``tau_i = effect · (1 + 0.2 z_i)``); because the estimator is linear in ``y`` its
+target is the same regression applied to the true effects (``sand_effekt``), computed with
+:func:`evaluering.estimators.twfe` on the noiseless effect column.
+
+Methods compared on every simulated data set:
+
+* ``CR1``: :func:`evaluering.estimators.twfe`, cluster-robust by municipality, ``t(G-1)``;
+* ``WCR-rademacher``, ``WCR-webb``: :func:`evaluering.inference.wild_twfe` (null imposed,
+  B = 999, CI by test inversion);
+* ``RI``: :func:`evaluering.inference.randomization_inference` permuting the cohort labels
+  (the multiset of start quarters, never-treated included) over the 98 municipalities, with
+  the TWFE coefficient as the statistic, 499 permutations, CI by inverting the
+  constant-effect model;
+* ``RI-t``: the same permutations with the CR1 t statistic (p-value only);
+* ``SDID-placebo`` (optional, fewer replications): :func:`evaluering.estimators.synth.synthdid`
+  with placebo standard errors (unweighted estimand: the mean effect over treated
+  unit-periods).
+
+The randomization distribution needs 3 × 499 TWFE fits per data set, so RI uses a closed form
+of the same weighted TWFE coefficient (balanced panel, unit-constant weights, see
+:class:`FastTwfe`); ``tests/test_calibration_smoke.py`` checks it against
+:func:`~evaluering.estimators.twfe` (estimate and CR1 standard error).
+
+Survival study (``survival``): person-level spells from
+:func:`evaluering.survival.simulate_spells` (Weibull proportional hazards, weekly durations,
+municipality and start-quarter effects, competing exit to education, censoring) for 98
+municipalities of which 11 are treated, staggered over three start quarters, with hazard ratio
+1 (no effect) or 1.10. Methods: :func:`evaluering.survival.cox_did` (municipality strata,
+start-quarter effects, Lin–Wei SEs clustered by municipality) and
+:func:`evaluering.survival.discrete_hazard_did` (cloglog on municipality × start quarter ×
+week cells, municipality and start-quarter effects, clustered). Target: log HR.
+
+Usage (the full study; results are appended per replication, so a run can be resumed)::
+
+    nice -n 10 .venv/bin/python studies/calibration.py panel --reps-null 1000 --reps-effect 300
+    nice -n 10 .venv/bin/python studies/calibration.py sdid --reps 100
+    nice -n 10 .venv/bin/python studies/calibration.py survival --reps 100
+    .venv/bin/python studies/calibration.py report      # writes docs/calibration.md
+
+Everything here is simulated; nothing describes real persons or municipalities' outcomes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "studies" / "results"
+DOC = ROOT / "docs" / "calibration.md"
+ALPHA = 0.05
+
+# --------------------------------------------------------------------------- designs
+# Stylised allocation of the 11 North Jutland network municipalities to the three rounds.
+NJ11_ROUNDS = {
+    15: ("851", "860", "813", "849"),   # round 1, 2017Q3: Aalborg, Hjørring, Frederikshavn, Jammerbugt
+    17: ("810", "846", "773", "840"),   # round 2, 2018Q1: Brønderslev, Mariagerfjord, Morsø, Rebild
+    19: ("787", "820", "825"),          # round 3, 2018Q3: Thisted, Vesthimmerland, Læsø
+}
+K4_COHORT = {15: ("219", "253", "740", "580")}  # 2023Q3: Hillerød, Greve, Silkeborg, Aabenraa
+
+
+@dataclass(frozen=True)
+class Design:
+    name: str
+    label: str
+    cohorts: dict
+    n_periods: int
+    first_quarter: tuple[int, int]  # (year, quarter) of period 1
+
+    def quarter(self, period: int) -> str:
+        y, q = self.first_quarter
+        k = (q - 1) + period - 1
+        return f"{y + k // 4}Q{k % 4 + 1}"
+
+
+DESIGNS = {
+    "nj11": Design("nj11", "11 of 98 treated (North Jutland, staggered by round)", NJ11_ROUNDS,
+                   24, (2014, 1)),
+    "k4": Design("k4", "4 of 98 treated (free municipalities, one cohort)", K4_COHORT, 24,
+                 (2020, 1)),
+}
+SCENARIOS = {"null": 0.0, "effect": 0.25}
+PANEL_METHODS = ("CR1", "WCR-rademacher", "WCR-webb", "RI", "RI-t")
+_DESIGN_SEED = {"nj11": 1_000_000, "k4": 2_000_000}
+_SCEN_SEED = {"null": 0, "effect": 500_000}
+
+
+def simulate_design(design: Design, scenario: str, seed: int):
+    """One simulated panel (sorted by municipality and period) for a design and scenario."""
+    from evaluering.simulate import simulate_panel
+
+    cohorts = {g: list(units) for g, units in design.cohorts.items()}
+    sp = simulate_panel(98, design.n_periods, cohorts=cohorts, effect=SCENARIOS[scenario],
+                        seed=seed, dynamic=0.0, cohort_spread=0.0, heterogeneity=0.2,
+                        no_effect=scenario == "null")
+    data = sp.data.sort_values(["kommune_kode", "periode"], kind="stable").reset_index(drop=True)
+    return sp, data
+
+
+# --------------------------------------------------------------------------- fast TWFE
+class FastTwfe:
+    """Weighted TWFE coefficient of ``D`` in ``y ~ D | unit + period`` on a balanced panel
+    whose weights are constant within units, in closed form, for the randomization
+    distribution.
+
+    With unit-constant weights ``w_i`` the weighted two-way projection has the closed form
+    ``x̃_it = x_it − x̄_i· − (x̄^w_·t − x̄^w_··)`` (unit mean over periods; weighted
+    cross-section mean; its mean over periods), so ``β = Σ w D̃ y / Σ w D̃²``. The CR1
+    standard error by unit uses ``G/(G−1)·(n−1)/(n−K)`` with ``K = 1 + T`` (the unit effects
+    are nested in the clusters), as :func:`evaluering.estimators.twfe` does.
+
+    The callable reads ``y`` and the cohort column from the frame it is given (the
+    randomization routine swaps the cohort labels and, for its CI, the outcome), which must be
+    in the row order of the frame used to build the object (sorted by unit, then period).
+    """
+
+    def __init__(self, data: pd.DataFrame, *, y: str = "y", cohort: str = "kohorte",
+                 unit: str = "kommune_kode", time: str = "periode", weight: str = "vaegt",
+                 stat: str = "estimate"):
+        u = data[unit].to_numpy()
+        self.N = int(pd.unique(u).size)
+        self.T = int(pd.unique(data[time]).size)
+        if self.N * self.T != len(data):
+            raise ValueError("FastTwfe needs a balanced panel")
+        per = data[time].to_numpy().reshape(self.N, self.T)
+        if not (per == per[0]).all() or not (u.reshape(self.N, self.T) == u.reshape(
+                self.N, self.T)[:, :1]).all():
+            raise ValueError("FastTwfe needs the rows sorted by unit, then period")
+        w = data[weight].to_numpy(float).reshape(self.N, self.T)
+        if not np.allclose(w, w[:, :1]):
+            raise ValueError("FastTwfe needs weights that are constant within units")
+        self.per = per[0].astype(float)
+        self.w = w[:, 0]
+        self.W = float(self.w.sum())
+        self.y, self.cohort, self.stat = y, cohort, stat
+        n, G, K = self.N * self.T, self.N, 1 + self.T
+        self.c = G / (G - 1) * (n - 1) / (n - K)
+
+    def _demean(self, X: np.ndarray) -> np.ndarray:
+        col = (self.w @ X) / self.W
+        return X - X.mean(axis=1, keepdims=True) - (col - col.mean())[None, :]
+
+    def fit(self, y: np.ndarray, g: np.ndarray) -> tuple[float, float]:
+        """(estimate, CR1 se) for outcome matrix ``y`` (N × T) and unit cohorts ``g`` (N)."""
+        D = ((g[:, None] > 0) & (self.per[None, :] >= g[:, None])).astype(float)
+        Dt = self._demean(D)
+        wd = self.w[:, None] * Dt
+        sxx = float(np.sum(wd * Dt))
+        if sxx <= 1e-12:
+            return math.nan, math.nan
+        beta = float(np.sum(wd * y)) / sxx
+        e = self._demean(y) - beta * Dt
+        s = np.sum(wd * e, axis=1)
+        se = math.sqrt(self.c * float(s @ s)) / sxx
+        return beta, se
+
+    def __call__(self, frame: pd.DataFrame) -> float:
+        y = frame[self.y].to_numpy(float).reshape(self.N, self.T)
+        g = frame[self.cohort].to_numpy(float).reshape(self.N, self.T)[:, 0]
+        b, se = self.fit(y, g)
+        return b if self.stat == "estimate" else b / se
+
+
+# --------------------------------------------------------------------------- one replication
+def _row(method, est, se, p, ci, target, error: str = "") -> dict:
+    lo, hi = (float(ci[0]), float(ci[1])) if ci is not None else (math.nan, math.nan)
+    return {"method": method, "estimate": float(est), "se": float(se), "p": float(p),
+            "ci_low": lo, "ci_high": hi, "target": float(target), "error": error}
+
+
+def panel_replication(design: str, scenario: str, rep: int, *, B: int = 999,
+                      n_perm: int = 499, methods: Sequence[str] = PANEL_METHODS,
+                      sdid_reps: int = 100, ri_ci_under_null: bool = False) -> list[dict]:
+    """All requested methods on one simulated panel; one row per method.
+
+    ``methods`` may include ``"SDID-placebo"`` (``sdid_reps`` placebo draws). Failures are
+    recorded as rows with NaN results and the error message.
+    """
+    from evaluering.errors import EstimationError
+    from evaluering.estimators import twfe
+    from evaluering.inference import randomization_inference, wild_twfe
+
+    d = DESIGNS[design]
+    seed = _DESIGN_SEED[design] + _SCEN_SEED[scenario] + int(rep)
+    sp, data = simulate_design(d, scenario, seed)
+    if scenario == "null":
+        target = 0.0
+    else:
+        target = twfe(data, "sand_effekt", "kommune_kode", "periode", "behandlet",
+                      weights="vaegt").estimate
+    base = {"design": design, "scenario": scenario, "rep": int(rep), "seed": seed,
+            "att": float(sp.att)}
+    rows: list[dict] = []
+
+    def run(method, fn):
+        t0 = time.perf_counter()
+        try:
+            r = fn()
+        except (EstimationError, ValueError, np.linalg.LinAlgError) as exc:
+            r = _row(method, math.nan, math.nan, math.nan, None, target, error=str(exc)[:200])
+        r.update(base, seconds=time.perf_counter() - t0)
+        rows.append(r)
+
+    kw = dict(weights="vaegt")
+    if "CR1" in methods:
+        def cr1():
+            r = twfe(data, "y", "kommune_kode", "periode", "behandlet", **kw)
+            return _row("CR1", r.estimate, r.se, r.p, r.ci, target)
+        run("CR1", cr1)
+    for kind in ("rademacher", "webb"):
+        name = f"WCR-{kind}"
+        if name in methods:
+            def wcr(kind=kind, name=name):
+                r = wild_twfe(data, "y", "kommune_kode", "periode", "behandlet", **kw,
+                              bootstrap_weights=kind, B=B, seed=seed, ci=True)
+                return _row(name, r.estimate, r.se, r.p, r.ci, target)
+            run(name, wcr)
+    if "RI" in methods:
+        def ri():
+            stat = FastTwfe(data)
+            # The CI (inversion of the constant-effect model) doubles the cost; under the
+            # null scenario it is skipped: 0 lies in it exactly when p(0) >= alpha, so its
+            # coverage of 0 is the non-rejection rate (up to the p = alpha boundary).
+            ci = scenario != "null" or ri_ci_under_null
+            r = randomization_inference(stat, data, "kommune_kode", cohort_col="kohorte",
+                                        time="periode", n_perm=n_perm, seed=seed, ci=ci,
+                                        outcome="y", linear_in_outcome=True, alpha=ALPHA)
+            return _row("RI", r.estimate, math.nan, r.p, r.ci if ci else None, target)
+        run("RI", ri)
+    if "RI-t" in methods:
+        def ri_t():
+            stat = FastTwfe(data, stat="t")
+            r = randomization_inference(stat, data, "kommune_kode", cohort_col="kohorte",
+                                        time="periode", n_perm=n_perm, seed=seed, alpha=ALPHA)
+            return _row("RI-t", r.estimate, math.nan, r.p, None, target)
+        run("RI-t", ri_t)
+    if "SDID-placebo" in methods:
+        def sdid():
+            from evaluering.estimators.synth import synthdid
+
+            r = synthdid(data, "y", "kommune_kode", "periode", "behandlet",
+                         inference="placebo", n_reps=sdid_reps, seed=seed, alpha=ALPHA)
+            # SDID is unweighted: its target is the mean effect over treated unit-periods
+            return _row("SDID-placebo", r.estimate, r.se, r.p, r.ci, sp.att)
+        run("SDID-placebo", sdid)
+    return rows
+
+
+SURV_HR = {"null": 1.0, "effect": 1.10}
+SURV_COHORTS = (3, 4, 5)  # first treated start quarter of the treated municipalities (cycled)
+_SURV_SEED = {"null": 3_000_000, "effect": 3_500_000}
+
+
+def survival_replication(scenario: str, rep: int, *, n: int = 30_000, n_kom: int = 98,
+                         n_treated: int = 11, methods: Sequence[str] = ("cox", "discrete"),
+                         ) -> list[dict]:
+    """Cox DiD and discrete-time hazard DiD on one simulated spell data set."""
+    from evaluering.errors import EstimationError
+    from evaluering.survival import (cox_did, discrete_hazard_did, simulate_spells,
+                                     spells_to_cells)
+
+    seed = _SURV_SEED[scenario] + int(rep)
+    hr = SURV_HR[scenario]
+    s = simulate_spells(n=n, n_kom=n_kom, n_treated=n_treated, hr=hr, seed=seed,
+                        cohorts=list(SURV_COHORTS))
+    s["eksp"] = s["treated"] * s["post"]
+    target = math.log(hr)
+    base = {"design": "survival", "scenario": scenario, "rep": int(rep), "seed": seed,
+            "att": target}
+    rows = []
+
+    def run(method, fn):
+        t0 = time.perf_counter()
+        try:
+            r = fn()
+            row = _row(method, r.estimate, r.se, r.p, r.ci, target)
+        except (EstimationError, ValueError, np.linalg.LinAlgError) as exc:
+            row = _row(method, math.nan, math.nan, math.nan, None, target, error=str(exc)[:200])
+        row.update(base, seconds=time.perf_counter() - t0)
+        rows.append(row)
+
+    if "cox" in methods:
+        run("Cox DiD", lambda: cox_did(s, treated="eksp", post=None, strata="kommune_kode",
+                                       time_effects="start_kvartal", cluster="kommune_kode"))
+    if "discrete" in methods:
+        def dh():
+            cells = spells_to_cells(s, by=["kommune_kode", "start_kvartal", "eksp"])
+            return discrete_hazard_did(cells, treated="eksp", post=None,
+                                       unit_effects="kommune_kode",
+                                       time_effects="start_kvartal", cluster="kommune_kode")
+        run("Discrete-time DiD (cloglog)", dh)
+    return rows
+
+
+# --------------------------------------------------------------------------- summaries
+def _mc(rate: float, n: int) -> float:
+    return math.sqrt(max(rate * (1 - rate), 0.0) / n) if n else math.nan
+
+
+def summarise(reps: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
+    """Rejection rate of ``H0: effect = 0`` at ``alpha`` and coverage of the target by the
+    ``1 − alpha`` interval, with Monte Carlo standard errors, per design × scenario × method.
+
+    Rejection: ``p ≤ alpha``. Coverage: ``ci_low ≤ target ≤ ci_high`` (only for methods that
+    report an interval). Failed replications (NaN p) are counted in ``n_failed`` and left out.
+    """
+    out = []
+    for (design, scen, method), g in reps.groupby(["design", "scenario", "method"], sort=False):
+        ok = g[np.isfinite(g["p"])]
+        n = len(ok)
+        rej = float((ok["p"] <= alpha).mean()) if n else math.nan
+        has_ci = np.isfinite(ok["ci_low"]) | np.isinf(ok["ci_low"])
+        has_ci &= ok["ci_low"].notna()
+        ci = ok[has_ci]
+        m = len(ci)
+        cov = float(((ci["ci_low"] <= ci["target"]) & (ci["target"] <= ci["ci_high"])).mean()) \
+            if m else math.nan
+        width = (ci["ci_high"] - ci["ci_low"])
+        out.append({
+            "design": design, "scenario": scen, "method": method, "reps": n,
+            "n_failed": int(len(g) - n), "reject": rej, "reject_mcse": _mc(rej, n),
+            "coverage": cov, "coverage_mcse": _mc(cov, m) if m else math.nan,
+            "bias": float((ok["estimate"] - ok["target"]).mean()) if n else math.nan,
+            "sd_estimate": float(ok["estimate"].std()) if n > 1 else math.nan,
+            "mean_se": float(ok["se"].mean()) if ok["se"].notna().any() else math.nan,
+            "median_ci_width": float(width.median()) if m else math.nan,
+            "share_infinite_ci": float((~np.isfinite(width)).mean()) if m else math.nan,
+            "seconds_per_fit": float(g["seconds"].mean()),
+        })
+    return pd.DataFrame(out)
+
+
+# --------------------------------------------------------------------------- runner
+def read_reps(path: Path) -> pd.DataFrame:
+    """Read a replication log (the scenario label "null" must not become NaN); a replication
+    written twice (a resumed run) is kept once."""
+    df = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"error": str})
+    df["error"] = df["error"].fillna("")
+    return df.drop_duplicates(["design", "scenario", "rep", "method"], keep="first")
+
+
+def _tasks_done(path: Path) -> set[tuple]:
+    if not path.exists():
+        return set()
+    df = read_reps(path)[["design", "scenario", "rep", "method"]]
+    return set(df.itertuples(index=False, name=None))
+
+
+def _worker(task):
+    kind, args, kwargs = task
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if kind == "panel":
+        return panel_replication(*args, **kwargs)
+    return survival_replication(*args, **kwargs)
+
+
+def run_tasks(tasks: list, out: Path, workers: int = 2, log=print) -> None:
+    """Run replications in ``workers`` processes, appending each one's rows to ``out`` (CSV)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    header = not out.exists()
+    done = 0
+    if workers > 1:
+        import multiprocessing as mp
+
+        pool = mp.get_context("fork").Pool(workers)
+        results = pool.imap_unordered(_worker, tasks)
+    else:
+        pool = None
+        results = map(_worker, tasks)
+    try:
+        for rows in results:
+            df = pd.DataFrame(rows)
+            with open(out, "a", encoding="utf-8") as fh:  # append-only log of replications
+                df.to_csv(fh, header=header, index=False)
+            header = False
+            done += 1
+            if done % 25 == 0 or done == len(tasks):
+                log(f"{time.strftime('%H:%M:%S')} {done}/{len(tasks)} replications, "
+                    f"{time.time() - t0:.0f} s")
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+
+
+def _panel_tasks(designs: Iterable[str], scen_reps: dict, methods, out: Path, **kw) -> list:
+    done = _tasks_done(out)
+    tasks = []
+    for rep in range(max(scen_reps.values())):  # interleave so partial runs stay balanced
+        for design in designs:
+            for scen, R in scen_reps.items():
+                if rep >= R:
+                    continue
+                todo = [m for m in methods if (design, scen, rep, m) not in done]
+                if todo:
+                    tasks.append(("panel", (design, scen, rep), dict(methods=tuple(todo), **kw)))
+    return tasks
+
+
+def _fmt(x, pct=True, digits=1):
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{100 * x:.{digits}f}" if pct else f"{x:.3f}"
+
+
+def markdown_tables(summary: pd.DataFrame) -> str:
+    """Markdown tables, one per design (rows: methods; columns: scenarios)."""
+    parts = []
+    for design, g in summary.groupby("design", sort=False):
+        label = DESIGNS[design].label if design in DESIGNS else "Survival: 11 of 98 treated"
+        parts.append(f"#### {label}\n")
+        parts.append("| method | reps (null) | rejection at 5 % under no effect (MC se) | "
+                     "coverage of 0 (MC se) | reps (effect) | rejection = power (MC se) | "
+                     "coverage of the target (MC se) | median CI width (effect) | "
+                     "bias (effect) |")
+        parts.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for method in dict.fromkeys(g["method"]):
+            a = g[(g.method == method) & (g.scenario == "null")]
+            b = g[(g.method == method) & (g.scenario == "effect")]
+            a = a.iloc[0] if len(a) else None
+            b = b.iloc[0] if len(b) else None
+
+            def cell(r, k):
+                if r is None or (isinstance(r[k], float) and math.isnan(r[k])):
+                    return "–"
+                return f"{_fmt(r[k])} ({_fmt(r[k + '_mcse'])})"
+
+            parts.append(
+                f"| {method} | {int(a['reps']) if a is not None else 0} | {cell(a, 'reject')} | "
+                f"{cell(a, 'coverage')} | {int(b['reps']) if b is not None else 0} | "
+                f"{cell(b, 'reject')} | {cell(b, 'coverage')} | "
+                f"{_fmt(b['median_ci_width'], pct=False) if b is not None else '–'} | "
+                f"{_fmt(b['bias'], pct=False) if b is not None else '–'} |")
+        parts.append("")
+    return "\n".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("panel")
+    p.add_argument("--designs", default="nj11,k4")
+    p.add_argument("--reps-null", type=int, default=1000)
+    p.add_argument("--reps-effect", type=int, default=300)
+    p.add_argument("--B", type=int, default=999)
+    p.add_argument("--n-perm", type=int, default=499)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--out", default=str(RESULTS / "panel_reps.csv"))
+    s = sub.add_parser("sdid")
+    s.add_argument("--designs", default="k4,nj11")
+    s.add_argument("--reps", type=int, default=100)
+    s.add_argument("--reps-effect", type=int, default=0)
+    s.add_argument("--placebo-reps", type=int, default=100)
+    s.add_argument("--workers", type=int, default=2)
+    s.add_argument("--out", default=str(RESULTS / "sdid_reps.csv"))
+    v = sub.add_parser("survival")
+    v.add_argument("--reps", type=int, default=100)
+    v.add_argument("--reps-effect", type=int, default=None)
+    v.add_argument("--n", type=int, default=30_000)
+    v.add_argument("--workers", type=int, default=2)
+    v.add_argument("--out", default=str(RESULTS / "survival_reps.csv"))
+    r = sub.add_parser("report")
+    r.add_argument("--doc", default=str(DOC))
+    a = ap.parse_args(argv)
+
+    def log(msg):
+        print(msg, flush=True)
+
+    if a.cmd == "panel":
+        out = Path(a.out)
+        tasks = _panel_tasks(a.designs.split(","), {"null": a.reps_null, "effect": a.reps_effect},
+                             PANEL_METHODS, out, B=a.B, n_perm=a.n_perm)
+        log(f"panel: {len(tasks)} replications to run -> {out}")
+        run_tasks(tasks, out, a.workers, log)
+    elif a.cmd == "sdid":
+        out = Path(a.out)
+        tasks = _panel_tasks(a.designs.split(","), {"null": a.reps, "effect": a.reps_effect},
+                             ("SDID-placebo",), out, sdid_reps=a.placebo_reps)
+        log(f"sdid: {len(tasks)} replications to run -> {out}")
+        run_tasks(tasks, out, a.workers, log)
+    elif a.cmd == "survival":
+        out = Path(a.out)
+        done = _tasks_done(out)
+        R_eff = a.reps if a.reps_effect is None else a.reps_effect
+        tasks = [("survival", (scen, rep), dict(n=a.n))
+                 for rep in range(max(a.reps, R_eff)) for scen, R in (("null", a.reps),
+                                                                      ("effect", R_eff))
+                 if rep < R and ("survival", scen, rep, "Cox DiD") not in done]
+        log(f"survival: {len(tasks)} replications to run -> {out}")
+        run_tasks(tasks, out, a.workers, log)
+    elif a.cmd == "report":
+        frames = [read_reps(RESULTS / f) for f in ("panel_reps.csv", "sdid_reps.csv",
+                                                      "survival_reps.csv")
+                  if (RESULTS / f).exists()]
+        summ = summarise(pd.concat(frames, ignore_index=True))
+        summ.to_csv(RESULTS / "summary.csv", index=False)
+        print(markdown_tables(summ))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
