@@ -75,14 +75,16 @@ def reference_time_to_job(forloeb: pd.DataFrame, ugestatus: pd.DataFrame, person
 def reference_resources(forloeb: pd.DataFrame, kontakter: pd.DataFrame, maalgrupper: set,
                         data_end: dt.date) -> pd.DataFrame:
     """Per contact: the open spells of the person, ordered by the documented tie-break."""
-    by_person = {pid: g for pid, g in forloeb.groupby("person_id")}
+    by_person: dict[str, list] = {}
+    for s in forloeb.itertuples(index=False):
+        by_person.setdefault(s.person_id, []).append(s)
     owner = []
     for k in kontakter.itertuples(index=False):
         g = by_person.get(k.person_id)
         best = None
         if g is not None:
             cands = []
-            for s in g.itertuples(index=False):
+            for s in g:
                 end = s.slut_dato if s.slut_dato is not None and not pd.isna(s.slut_dato) else dt.date.max
                 if s.start_dato <= k.dato <= end:
                     cands.append(((0 if s.ydelsesgruppe in maalgrupper else 1),
@@ -95,8 +97,10 @@ def reference_resources(forloeb: pd.DataFrame, kontakter: pd.DataFrame, maalgrup
     own = pd.DataFrame(owner, columns=["contact_id", "spell_id", "dag"])
     kk = kontakter.merge(own, on="contact_id")
     rows = []
+    per_spell = {sid: g for sid, g in kk.groupby("spell_id")}
+    empty = kk.iloc[0:0]
     for s in forloeb.itertuples(index=False):
-        c = kk[kk["spell_id"] == s.spell_id]
+        c = per_spell.get(s.spell_id, empty)
         c26 = c[c["dag"] < 182]
         full = (data_end - s.start_dato).days >= 181 or (
             s.slut_dato is not None and not pd.isna(s.slut_dato) and s.slut_dato <= data_end)
