@@ -185,3 +185,48 @@ def test_semicolon_decimal_comma_csv(app, capsys, tmp_path):
     mp.to_csv(p, sep=";", decimal=",", index=False)
     rc, out, _ = run(app, capsys, p, "--method", "twfe", *BASE, "--cohort", "first.treat", "--json")
     assert rc == 0 and json.loads(out)["estimate"] == pytest.approx(-0.036549, abs=5e-7)
+
+
+PROP99 = DATA / "prop99.csv"
+P99 = ["--y", "PacksPerCapita", "--unit", "State", "--time", "Year", "--treatment", "treated"]
+
+
+def test_sdid_and_sc_on_prop99_published(app, capsys):
+    # Arkhangelsky et al. (2021) / synthdid README: SDID -15.60, SC -19.62 (our exact
+    # simplex solver reaches a slightly better pre-fit: within 0.15 of the published SC)
+    rc, out, _ = run(app, capsys, PROP99, "--method", "sdid", *P99, "--json")
+    assert rc == 0
+    d = json.loads(out)
+    assert d["estimate"] == pytest.approx(-15.60, abs=0.01)
+    assert d["inference"] == "placebo" and 8 < d["se"] < 11
+    uw = pd.DataFrame(d["components"]["unit_weights"])
+    tw = pd.DataFrame(d["components"]["time_weights"])
+    assert uw["weight"].sum() == pytest.approx(1) and tw["weight"].sum() == pytest.approx(1)
+    assert (uw["weight"] >= 0).all() and "California" not in set(uw["unit"])
+    rc, out, _ = run(app, capsys, PROP99, "--method", "sc", *P99, "--json")
+    d = json.loads(out)
+    assert rc == 0 and d["estimate"] == pytest.approx(-19.62, abs=0.15)
+    top = {r["unit"] for r in d["components"]["unit_weights"] if r["weight"] > 0.1}
+    assert {"Utah", "Montana", "Nevada"} <= top
+    # placebo p-value: rank of California's post/pre MSPE ratio among the 39 states
+    assert 0 < d["p"] <= 5 / 39
+
+
+def test_sdid_jackknife_and_inference_errors(app, capsys):
+    rc, out, _ = run(app, capsys, PROP99, "--method", "sdid", *P99, "--inference", "jackknife", "--json")
+    assert rc == 2  # one treated unit: the jackknife is not defined (Arkhangelsky et al. Alg. 3)
+    rc, out, err = run(app, capsys, MPDTA, "--method", "twfe", *BASE, "--cohort", "first.treat",
+                       "--inference", "placebo")
+    assert rc == 2 and "placebo" in err
+
+
+def test_randomization_inference_option(app, capsys):
+    rc, out, _ = run(app, capsys, MPDTA, "--method", "twfe", *BASE, "--cohort", "first.treat",
+                     "--inference", "ri", "--json")
+    assert rc == 0
+    d = json.loads(out)
+    assert d["inference"] == "ri" and d["info"]["ri_method"] == "monte-carlo"
+    assert d["estimate"] == pytest.approx(-0.036549, abs=5e-7)
+    # 999 draws: p = (1 + #{|T*| >= |T|}) / 1000 is a multiple of 1/1000 and small here
+    assert d["p"] * 1000 == pytest.approx(round(d["p"] * 1000)) and d["p"] < 0.05
+    assert d["ci"][0] < d["estimate"] < d["ci"][1] < 0

@@ -10,7 +10,7 @@ from typing import Iterator
 import typer
 from rich.console import Console
 
-from evaluering.errors import EvalueringError, InputError
+from evaluering.errors import EstimationError, EvalueringError, InputError
 
 try:  # typer >= 0.20 vendors click as typer._click
     from typer._click import exceptions as _click_exc
@@ -75,7 +75,8 @@ def run_guarded(app: typer.Typer, argv: list[str]) -> int:
     except _click_exc.ClickException as exc:
         exc.show()
         return 2
-    except InputError as exc:
+    except (InputError, EstimationError) as exc:
+        # bad input, or data that do not allow the requested estimator: the user's to fix
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except EvalueringError as exc:

@@ -88,6 +88,23 @@ def _run_cs(df, o):
                              weights=o["weights"])
 
 
+def _run_sdid(df, o):
+    from evaluering.estimators.synth import synthdid
+
+    inf = o.get("inference", "placebo")
+    inf = inf if inf in ("placebo", "jackknife", "bootstrap") else "none"
+    return synthdid(df, o["y"], o["unit"], o["time"], "_treat", covariates=o["covariates"],
+                    inference=inf, seed=o.get("seed", 0))
+
+
+def _run_sc(df, o):
+    from evaluering.estimators.synth import synthetic_control
+
+    return synthetic_control(df, o["y"], o["unit"], o["time"], "_treat",
+                             covariates=o["covariates"],
+                             placebo=o.get("inference", "placebo") == "placebo")
+
+
 METHODS: dict[str, MethodSpec] = {
     "did2x2": MethodSpec("did2x2", _run_did2x2, help="2x2 regression DiD (single treatment date)"),
     "twfe": MethodSpec("treatment", _run_twfe, help="two-way fixed effects"),
@@ -96,7 +113,14 @@ METHODS: dict[str, MethodSpec] = {
     "sa": MethodSpec("cohort", _run_sa, controls=("never", "last", "notyet"),
                      help="Sun-Abraham (notyet = last-treated cohort as control)"),
     "bjs": MethodSpec("cohort", _run_bjs, help="Borusyak-Jaravel-Spiess imputation"),
+    "sc": MethodSpec("treatment", _run_sc, help="synthetic control (Abadie-Diamond-Hainmueller)"),
+    "sdid": MethodSpec("treatment", _run_sdid, help="synthetic difference-in-differences"),
 }
+
+# How each method computes se/ci/p when --inference is not given.
+DEFAULT_INFERENCE = {"sc": "placebo", "sdid": "placebo"}
+# Methods whose estimate is linear in the outcome (the RI confidence interval is then cheap).
+_LINEAR_IN_Y = {"did2x2", "twfe", "event", "cs", "sa", "bjs"}
 
 def _wild(method: str, data, o, res):
     """Wild cluster bootstrap (WCR, Rademacher, 9,999 draws) p-value and CI for the TWFE
@@ -116,9 +140,46 @@ def _wild(method: str, data, o, res):
     return dataclasses.replace(res, p=wb.p, ci=wb.ci, inference="wild", info=info)
 
 
+def _ri(method: str, data, o, res):
+    """Randomization inference over units: the cohort labels (start dates) are permuted across
+    units, keeping their multiset; exact when there are at most 10,000 assignments, otherwise
+    999 Monte Carlo draws (seed 0). The point estimate is kept; ``p`` and ``ci`` come from the
+    permutation distribution (the CI inverts a constant-effect model); ``se`` is left as the
+    estimator's own (reported in ``info``)."""
+    import dataclasses
+
+    from evaluering.inference.randomization import randomization_inference
+
+    spec = METHODS[method]
+
+    def estimator(d):
+        d = _derive_treatment(d, o["time"], spec.needs)
+        return spec.run(d, o)
+
+    ri = randomization_inference(estimator, data, o["unit"], cohort_col="_cohort", time=o["time"],
+                                 n_perm=999, seed=0, ci=method in _LINEAR_IN_Y, outcome=o["y"],
+                                 linear_in_outcome=method in _LINEAR_IN_Y)
+    info = dict(res.info)
+    info.update({"ri_method": ri.method, "ri_assignments": ri.n_assignments,
+                 "ri_possible": float(ri.n_possible), "analytic_p": res.p,
+                 "analytic_ci": [res.ci[0], res.ci[1]]})
+    return dataclasses.replace(res, p=ri.p, ci=ri.ci, inference="ri", info=info)
+
+
+def _own(kind: str):
+    """sc/sdid compute placebo/jackknife inference themselves (see _run_sc/_run_sdid)."""
+    def check(method, data, o, res):
+        if method not in ("sc", "sdid") or (method == "sc" and kind != "placebo"):
+            raise InputError(f"--inference {kind} is available for "
+                             f"{'sc and sdid' if kind == 'placebo' else 'sdid'} only, not {method}")
+        return res
+    return check
+
+
 # Inference back-ends beyond the estimators' own analytic standard errors: name -> function
-# (method, prepared data, options, analytic result) -> result. ri/placebo/jackknife go here.
-INFERENCE: dict[str, Callable | None] = {"analytic": None, "wild": _wild}
+# (method, prepared data, options, analytic result) -> result.
+INFERENCE: dict[str, Callable | None] = {"analytic": None, "wild": _wild, "ri": _ri,
+                                         "placebo": _own("placebo"), "jackknife": _own("jackknife")}
 AGGREGATIONS = ("simple", "group", "dynamic", "calendar")
 
 
@@ -188,7 +249,7 @@ def prepare(df: pd.DataFrame, path: Path, method: str, *, y, unit, time, cohort,
         if treatment is not None and spec.needs == "treatment":
             out["_treat"] = _numeric_col(out, treatment, path)
         else:
-            out["_treat"] = (treated_cohort & (t >= out["_cohort"])).astype(float)
+            out = _derive_treatment(out, time, "treatment")
     if spec.needs == "did2x2":
         dates = sorted(out.loc[treated_cohort, "_cohort"].unique())
         if len(dates) != 1:
@@ -198,6 +259,20 @@ def prepare(df: pd.DataFrame, path: Path, method: str, *, y, unit, time, cohort,
         out["_group"] = treated_cohort.astype(float)
         out["_post"] = (t >= dates[0]).astype(float)
     return out
+
+
+def _derive_treatment(d: pd.DataFrame, time: str, needs: str) -> pd.DataFrame:
+    """``_treat`` (and for did2x2 ``_group``/``_post``) from ``_cohort`` (0 = never)."""
+    if needs == "cohort":
+        return d
+    d = d.copy()
+    treated = d["_cohort"] > 0
+    d["_treat"] = (treated & (d[time] >= d["_cohort"])).astype(float)
+    if needs == "did2x2":
+        dates = d.loc[treated, "_cohort"].unique()
+        d["_group"] = treated.astype(float)
+        d["_post"] = (d[time] >= (dates.min() if len(dates) else np.inf)).astype(float)
+    return d
 
 
 # --------------------------------------------------------------------------- output
@@ -267,7 +342,11 @@ def register(app: typer.Typer) -> None:
         aggregation: str = typer.Option("simple", "--aggregation",
                                         help="cs headline: simple, group, dynamic or calendar."),
         weights: str = typer.Option(None, "--weights", help="Weight column."),
-        inference: str = typer.Option("analytic", "--inference", help="Inference: analytic or wild (twfe: wild cluster bootstrap)."),
+        inference: str = typer.Option(None, "--inference",
+                                      help="How se/ci/p are computed: analytic (default), wild "
+                                           "(wild cluster bootstrap; twfe), ri (randomization "
+                                           "inference over units; any method), placebo (sc, "
+                                           "sdid; their default), jackknife (sdid)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Estimate a difference-in-differences effect and print it."""
@@ -288,6 +367,8 @@ def register(app: typer.Typer) -> None:
                              expected=" | ".join(spec.controls))
         if aggregation not in AGGREGATIONS:
             raise InputError(f"unknown aggregation '{aggregation}'", expected=" | ".join(AGGREGATIONS))
+        if inference is None:
+            inference = DEFAULT_INFERENCE.get(method, "analytic")
         if inference not in INFERENCE:
             raise InputError(f"unknown inference '{inference}'", expected=" | ".join(INFERENCE))
         covs = [c.strip() for c in covariates.split(",") if c.strip()] if covariates else []
@@ -296,7 +377,8 @@ def register(app: typer.Typer) -> None:
         data = prepare(df, file, method, y=y, unit=unit, time=time, cohort=cohort,
                        treatment=treatment, covariates=covs, cluster=cluster, weights=weights)
         opts = {"y": y, "unit": unit, "time": time, "covariates": covs or None, "cluster": cluster,
-                "weights": weights, "control": control, "aggregation": aggregation}
+                "weights": weights, "control": control, "aggregation": aggregation,
+                "inference": inference, "seed": 0}
         res = spec.run(data, opts)
         if INFERENCE[inference] is not None:
             res = INFERENCE[inference](method, data, opts, res)
