@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
+
+from evaluering.estimators._fe import count_fe_dof
 import pandas as pd
 from scipy import stats
 
@@ -126,27 +128,7 @@ def nested_in(fe_codes: np.ndarray, cluster_codes: np.ndarray) -> bool:
     return bool(np.array_equal(rep[fe_codes], cluster_codes))
 
 
-def fe_dof(fes: Sequence[np.ndarray]) -> int:
-    """Parameters absorbed by the fixed effects: total levels minus redundant ones.
-
-    One factor: its number of levels. Two factors: ``G1 + G2 - (connected components of the
-    bipartite level graph)`` (exact; computed with ``scipy.sparse.csgraph`` in O(n)). More
-    factors: each further factor is assumed to add one redundancy (as ``_fe.count_fe_dof``).
-    """
-    if not fes:
-        return 0
-    sizes = [int(g.max()) + 1 for g in fes]
-    if len(fes) == 1:
-        return sizes[0]
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    g1, g2 = fes[0], fes[1]
-    n1, n2 = sizes[0], sizes[1]
-    adj = coo_matrix((np.ones(len(g1), dtype=np.int8), (g1, g2 + n1)),
-                     shape=(n1 + n2, n1 + n2)).tocsr()
-    n_comp, _ = connected_components(adj, directed=False)
-    return sum(sizes) - int(n_comp) - (len(fes) - 2)
+fe_dof = count_fe_dof  # one implementation, in _fe
 
 
 def ols_fit(X: np.ndarray, y: np.ndarray, *, names: Sequence[str], w: np.ndarray | None = None,
