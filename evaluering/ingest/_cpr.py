@@ -26,9 +26,9 @@ _ANY = re.compile(r"(?<!\d)(\d{6})-?(\d{4})(?!\d)", re.ASCII)
 
 # DuckDB macro body; ``v`` is a trimmed text value (NULL → false).
 SQL_IS_CPR = (
-    "coalesce(length(v) IN (10, 11) AND regexp_full_match(v, '\\d{6}-?\\d{4}') AND "
+    "CASE WHEN length(v) IN (10, 11) THEN coalesce(regexp_full_match(v, '\\d{6}-?\\d{4}') AND "
     "try_strptime(substr(v, 1, 4) || CASE WHEN try_cast(substr(v, 5, 2) AS INTEGER) % 4 = 0 "
-    "THEN '2000' ELSE '2001' END, '%d%m%Y') IS NOT NULL, false)"
+    "THEN '2000' ELSE '2001' END, '%d%m%Y') IS NOT NULL, false) ELSE false END"
 )
 
 

@@ -134,7 +134,8 @@ def build_cols(con, lay: Layout) -> None:
         for c, i in lay.extras.items():
             items.append(f"{pick.format(i)} AS {q(c)}")
     con.execute(f"CREATE TABLE cols_{r} AS SELECT {', '.join(items)} FROM {src} ORDER BY _line")
-    con.execute(f"DROP TABLE rows_{r}")
+    con.execute(f"DROP VIEW rows_{r}")
+    con.execute(f"DROP TABLE IF EXISTS lines_{r}")
     if lay.layout == "wide":
         import pyarrow as pa
 
@@ -176,17 +177,15 @@ def infer_extra_types(con, lay: Layout) -> None:
 
 
 def _reasons_expr(conds: list[tuple[str, str]]) -> str:
-    """Sorted list of the reason codes whose condition holds (no list lambda: a string of
-    the codes in sorted order, split)."""
+    """The reason codes whose condition holds, as one comma-separated string in sorted
+    order (no per-row list lambda); turned into a list by :func:`build_chk`."""
     merged: dict[str, list[str]] = {}
     for code, cond in conds:
         merged.setdefault(code, []).append(f"({cond})")
     parts = ", ".join(f"CASE WHEN coalesce({' OR '.join(merged[c])}, false) THEN {lit(c)} END"
                       for c in sorted(merged))
-    return ("CASE WHEN NOT _shape_ok THEN CASE WHEN _dup THEN ['dublet', 'ugyldig_linje'] "
-            "ELSE ['ugyldig_linje'] END ELSE "
-            f"CASE WHEN concat_ws(',', {parts}) = '' THEN []::VARCHAR[] "
-            f"ELSE string_split(concat_ws(',', {parts}), ',') END END")
+    return ("CASE WHEN NOT _shape_ok THEN CASE WHEN _dup THEN 'dublet,ugyldig_linje' "
+            f"ELSE 'ugyldig_linje' END ELSE concat_ws(',', {parts}) END")
 
 
 def _other_cpr(cols: list[str]) -> str:
@@ -278,12 +277,15 @@ def build_chk(con, lay: Layout, koder: dict[str, str] | None) -> None:
                   f"coalesce(b._w_cpr, false) AS _w_cpr FROM cols_{r} c "
                   f"LEFT JOIN _wbad b USING (_row))")
         exclude += ", _w_unknown, _w_cpr"
-    sel = ", ".join([f"* EXCLUDE ({exclude})"] + typed + [f"{_reasons_expr(conds)} AS _reasons"])
+    sel = ", ".join([f"* EXCLUDE ({exclude})"] + typed + [f"{_reasons_expr(conds)} AS _rs"])
     con.execute(f"""
         CREATE TABLE chk_{r} AS
-        SELECT {sel} FROM (
+        SELECT * EXCLUDE (_rs), CASE WHEN _rs = '' THEN []::VARCHAR[]
+                                     ELSE string_split(_rs, ',') END AS _reasons
+        FROM (SELECT {sel} FROM (
             SELECT *, row_number() OVER (PARTITION BY _key ORDER BY _line) > 1 AS _dup
-            FROM {source}) ORDER BY _row""")
+            FROM {source}))
+        ORDER BY _row""")
     con.execute(f"DROP TABLE cols_{r}")
 
 

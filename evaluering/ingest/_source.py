@@ -1,11 +1,11 @@
 """Reading one raw register file into DuckDB: discovery, checksums, dialect detection.
 
-Every register file is loaded into a DuckDB table ``rows_<register>`` with one row per
+Every register file is exposed as a DuckDB view ``rows_<register>`` with one row per
 non-blank physical line (CSV) or per row (Parquet)::
 
     _line      BIGINT     1-based physical line in the file (header = line 1);
                           Parquet: 1-based row number + 1
-    _key       VARCHAR    exact-duplicate key: the line text (CSV), JSON of the fields (Parquet)
+    _key       HUGEINT    exact-duplicate key: MD5 of the line text (CSV) / JSON of the fields
     _f         VARCHAR[]  the fields as text (CSV: split on the separator, quotes removed)
     _shape_ok  BOOLEAN    the line splits into exactly as many fields as the header
 
@@ -217,10 +217,12 @@ def _sql_str(s: str) -> str:
 
 
 def load_rows(con, src: SourceFile) -> None:
-    """Create ``rows_<register>`` (see the module docstring).
+    """Create the view ``rows_<register>`` (see the module docstring) over the table of lines
+    ``lines_<register>`` (CSV) or the Parquet file; it is materialised once, by
+    :func:`evaluering.ingest._registers.build_cols`.
 
-    ``_key`` is what exact duplicates are compared on: the line text (CSV) or the JSON of
-    the field list (Parquet). Splitting has three paths: no quote in the line →
+    ``_key`` is what exact duplicates are compared on: the MD5 (128 bits) of the line text
+    (CSV) or of the JSON of the field list (Parquet). Splitting has three paths: no quote in the line →
     ``string_split``; only whole-field quotes without separators or quotes inside (what
     most writers produce) → remove the quotes, then ``string_split``; anything else → an
     RFC 4180 regular expression, with a check that the tokens rebuild the line.
@@ -237,8 +239,8 @@ def load_rows(con, src: SourceFile) -> None:
             else:
                 items.append(f"CAST({qn} AS VARCHAR)")
         con.execute(f"""
-            CREATE TABLE {t} AS
-            SELECT _line, CAST(to_json(_f) AS VARCHAR) AS _key, _f, true AS _shape_ok FROM (
+            CREATE VIEW {t} AS
+            SELECT _line, md5_number(CAST(to_json(_f) AS VARCHAR)) AS _key, _f, true AS _shape_ok FROM (
                 SELECT (file_row_number + 2)::BIGINT AS _line, [{', '.join(items)}] AS _f
                 FROM read_parquet({_sql_str(str(src.path))}, file_row_number = true))
             ORDER BY _line""")
@@ -260,7 +262,7 @@ def load_rows(con, src: SourceFile) -> None:
     simple_re = _sql_str(f"{field_simple}(?:{sep}{field_simple})*")
     tok_re = _sql_str(sep + '("(?:[^"]|"")*"|[^' + sep + '"]*)')
     con.execute(f"""
-        CREATE TABLE {t} AS
+        CREATE VIEW {t} AS
         WITH l AS (
             SELECT (rowid + 1)::BIGINT AS _line, line,
                    CASE WHEN NOT contains(line, '"') THEN 0
@@ -277,8 +279,7 @@ def load_rows(con, src: SourceFile) -> None:
                                    ELSE x END) END AS _f
             FROM l
         )
-        SELECT _line, line AS _key, _f,
+        SELECT _line, md5_number(line) AS _key, _f,
                (len(_f) = {n} AND CASE WHEN kind < 2 THEN true ELSE array_to_string(
                     regexp_extract_all({s} || line, {tok_re}, 1), {s}) = line END) AS _shape_ok
         FROM f ORDER BY _line""")
-    con.execute(f"DROP TABLE lines_{src.register}")

@@ -42,8 +42,8 @@ def macros() -> list[str]:
         "CREATE OR REPLACE MACRO nz(x) AS CASE WHEN trim(x, ' \t') IN ('', 'NA', '.') THEN NULL "
         "ELSE trim(x, ' \t') END",
         f"CREATE OR REPLACE MACRO is_cpr(v) AS {SQL_IS_CPR}",
-        f"CREATE OR REPLACE MACRO has_cpr(v) AS coalesce(length(v) >= 10 AND "
-        f"regexp_matches(v, {lit(CPR_SUBSTRING_RE)}), false)",
+        f"CREATE OR REPLACE MACRO has_cpr(v) AS CASE WHEN length(v) >= 10 THEN "
+        f"coalesce(regexp_matches(v, {lit(CPR_SUBSTRING_RE)}), false) ELSE false END",
         f"CREATE OR REPLACE MACRO mask(v) AS CASE WHEN has_cpr(v) THEN {lit(MASK)} ELSE v END",
         f"CREATE OR REPLACE MACRO pdate(v) AS CASE {dates} END",
         f"CREATE OR REPLACE MACRO date_fmt(v) AS CASE {fmts} END",

@@ -190,11 +190,11 @@ def ingest(data_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None
         for r, src in sources.items():
             say(f"{r}: reading")
             _source.load_rows(con, src)
-            n = con.execute(f"SELECT count(*) FROM rows_{r}").fetchall()[0][0]
+            _registers.build_cols(con, layouts[r])
+            n = con.execute(f"SELECT count(*) FROM cols_{r}").fetchall()[0][0]
             if n == 0:
                 raise InputError("no rows", file=str(src.path),
                                  expected="at least one data row below the header")
-            _registers.build_cols(con, layouts[r])
             _registers.infer_extra_types(con, layouts[r])
             stats[r] = {"rows_read": n}
 
