@@ -16,7 +16,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-import statsmodels.formula.api as smf
+import statsmodels.api as sm
 
 from evaluering.casestudy.auk01 import (MARK, _event_coefficients, auk01_chapter, auk01_panel,
                                         auk01_path, auk01_sample, load_auk01, quarter_index,
@@ -100,8 +100,12 @@ def test_twfe_equals_statsmodels_dummies(panel):
     from evaluering.estimators.did import twfe
 
     r = twfe(panel, "y", "kode", "t", "D")
-    m = smf.ols("y ~ D + C(kode) + C(t)", data=panel).fit(
-        cov_type="cluster", cov_kwds={"groups": panel["kode"].astype(int)})
+    X = pd.concat([panel[["D"]].astype(float),
+                   pd.get_dummies(panel["kode"], prefix="k", drop_first=True, dtype=float),
+                   pd.get_dummies(panel["t"], prefix="t", drop_first=True, dtype=float)], axis=1)
+    X.insert(0, "const", 1.0)
+    m = sm.OLS(panel["y"].to_numpy(), X).fit(
+        cov_type="cluster", cov_kwds={"groups": panel["kode"].astype(int).to_numpy()})
     assert r.estimate == pytest.approx(m.params["D"], abs=1e-10)
     # statsmodels' CR1 uses K = all 108 parameters; the toolkit (like fixest) does not count the
     # municipality effects, which are nested in the clusters: K = D + 24 quarter levels.
@@ -120,7 +124,11 @@ def test_event_coefficients_equal_statsmodels(panel):
         n = f"ev_{'m' if e < 0 else 'p'}{abs(e)}"
         df[n] = (df["e"] == e).astype(float)
         names.append(n)
-    m = smf.ols("y ~ " + " + ".join(names) + " + C(kode) + C(t)", data=df).fit()
+    X = pd.concat([df[names],
+                   pd.get_dummies(df["kode"], prefix="k", drop_first=True, dtype=float),
+                   pd.get_dummies(df["t"], prefix="t", drop_first=True, dtype=float)], axis=1)
+    X.insert(0, "const", 1.0)
+    m = sm.OLS(df["y"].to_numpy(), X).fit()
     np.testing.assert_allclose(b, m.params[names].to_numpy(), atol=1e-9)
     es = event_study(panel, "y", "kode", "t", "kohorte", ref=-1)
     ev = es.component("event")
@@ -149,9 +157,8 @@ def _synthetic_auk01(tmp_path, tau: float, seed: int):
     logc = level - 0.02 * t + season + trend + tau * D + rng.normal(0, 0.05, len(p))
     p["vaerdi"] = np.maximum(1, np.round(np.exp(logc)))
     lines = ["OMRÅDE;YDELSESTYPE;KØN;ALDER;TID;INDHOLD"]
-    for _, r in p.iterrows():
-        lines.append(f"{r['omraade']};{r['YDELSESTYPE']};{r['KØN']};{r['ALDER']};{r['periode']};"
-                     f"{int(r['vaerdi'])}")
+    lines += [f"{a};{b};{c};{d};{e};{int(v)}" for a, b, c, d, e, v in
+              zip(p["omraade"], p["YDELSESTYPE"], p["KØN"], p["ALDER"], p["periode"], p["vaerdi"])]
     path = tmp_path / f"auk01_sim_{tau}.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -208,7 +215,7 @@ def test_chapter_has_no_cell_under_five(real):
                 assert not re.search(r"(?<![\d,.])[1-4](?![\d,.])", par), par
 
 
-def test_chapter_figures_and_json(real):
+def test_chapter_figures_and_json(real, tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -220,6 +227,11 @@ def test_chapter_figures_and_json(real):
         ax = fig["tegn"]()
         assert ax is not None
         plt.close(ax.figure)
+    from evaluering.casestudy import save_chapter_figures
+
+    paths = save_chapter_figures(ch, tmp_path / "fig")
+    assert set(paths) == {f["id"] for f in ch["figurer"]}
+    assert all(p.stat().st_size > 1000 and p.read_bytes()[:4] == b"\x89PNG" for p in paths.values())
     d = real.to_dict()
     json.dumps(d)
     s = real.summary()
@@ -239,5 +251,3 @@ def test_deterministic_for_fixed_seed():
     a = run_auk01_case(**kw).to_dict()
     b = run_auk01_case(**kw).to_dict()
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
-    c = run_auk01_case(**{**kw, "seed": 6}).to_dict()
-    assert c["wild"]["p"] != a["wild"]["p"] or c["ri"]["p"] != a["ri"]["p"]

@@ -15,11 +15,13 @@ _EXPORTS = {
     "CaseStudyResult": "auk01",
     "run_auk01_case": "auk01",
     "auk01_chapter": "auk01",
+    "save_chapter_figures": "auk01",
     "auk01_panel": "auk01",
     "auk01_sample": "auk01",
     "load_auk01": "auk01",
     "auk01_path": "auk01",
     "run_notebook_audit": "notebook_audit",
+    "prepare_processed": "notebook_data",
 }
 
 __all__ = list(_EXPORTS)

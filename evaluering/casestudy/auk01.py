@@ -63,8 +63,9 @@ import pandas as pd
 from evaluering.errors import InputError
 from evaluering.results import EstimateResult, _clean, frame_records
 
-__all__ = ["CaseStudyResult", "run_auk01_case", "auk01_chapter", "auk01_panel", "auk01_sample",
-           "load_auk01", "auk01_path", "AUK01_SOURCE", "quarter_index"]
+__all__ = ["CaseStudyResult", "run_auk01_case", "auk01_chapter", "save_chapter_figures",
+           "auk01_panel", "auk01_sample", "load_auk01", "auk01_path", "AUK01_SOURCE",
+           "quarter_index"]
 
 AUK01_FILE = "auk01_kontanthjaelp_kommuner_2014Q1-2021Q4.csv"
 AUK01_SOURCE = "Kilde: Danmarks Statistik, AUK01 (CC BY 4.0)"
@@ -764,3 +765,33 @@ def auk01_chapter(result: CaseStudyResult, *, min_persons: int = DISCLOSURE_MIN)
                                    "titel": "Rambachan–Roth: robuste intervaller mod M",
                                    "tegn": lambda ax=None: _honest_axes(r, ax)})
     return chapter
+
+
+def save_chapter_figures(chapter: Mapping[str, Any], out_dir: str | Path, *, fmt: str = "png",
+                         dpi: int = 150) -> dict[str, Path]:
+    """Draw every figure of :func:`auk01_chapter` into ``out_dir/<id>.<fmt>`` (atomic writes).
+
+    Returns ``{figure id: path}``. For renderers that embed image files rather than drawing
+    on an Axes.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from evaluering._atomic import atomic_path
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for fig_spec in chapter["figurer"]:
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        try:
+            fig_spec["tegn"](ax)
+            target = out / f"{fig_spec['id']}.{fmt}"
+            with atomic_path(target) as tmp:
+                fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
+            paths[fig_spec["id"]] = target
+        finally:
+            plt.close(fig)
+    return paths
