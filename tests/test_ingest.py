@@ -423,6 +423,23 @@ def test_file_level_errors_write_nothing(tmp_path):
     _assert_nothing_written(tmp_path, raw, "kontakter.csv.gz: cannot be read")
 
 
+def test_output_folder_guard(tmp_path):
+    raw = B.write_dataset(tmp_path / "g")
+    with pytest.raises(InputError, match="replace the input"):
+        ingest(raw, raw)
+    with pytest.raises(InputError, match="replace the input"):
+        ingest(raw, tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "precious.txt").write_text("x")
+    with pytest.raises(InputError, match="not an earlier ingest output"):
+        ingest(raw, other)
+    assert (other / "precious.txt").read_text() == "x"
+    out = ingest(raw, tmp_path / "o").out_dir
+    ingest(raw, out)  # an earlier output is replaced
+    assert (out / "manifest.json").is_file()
+
+
 def test_parquet_quarantine_lines_are_row_number_plus_one(tmp_path):
     import pyarrow as pa
 

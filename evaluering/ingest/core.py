@@ -129,6 +129,7 @@ def ingest(data_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None
     if not data_dir.is_dir():
         raise InputError("not a folder", file=str(data_dir), expected="a data-set folder")
     out = Path(out_dir) if out_dir is not None else default_out_dir(data_dir)
+    _check_out_dir(data_dir, out)
 
     # ---- configuration and file discovery (no DuckDB yet) ---------------------------------
     files = {r: _source.find_register(data_dir, r) for r in contract.REGISTERS}
@@ -296,6 +297,19 @@ def ingest(data_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None
         if con is not None:
             con.close()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _check_out_dir(data_dir: Path, out: Path) -> None:
+    """The output folder is replaced as a whole: refuse one that holds the input or that
+    exists with content but is not an earlier ingest output (no manifest.json)."""
+    d, o = data_dir.resolve(), out.resolve()
+    if o == d or d.is_relative_to(o):
+        raise InputError("the output folder would replace the input data", file=str(out),
+                         expected="an output folder outside the data-set folder")
+    if o.exists() and (not o.is_dir() or (any(o.iterdir()) and not (o / "manifest.json").is_file())):
+        raise InputError("exists and is not an earlier ingest output (no manifest.json); "
+                         "it would be replaced", file=str(out),
+                         expected="a new or empty folder, or an earlier ingest output")
 
 
 def _reconcile(manifest: dict) -> None:
