@@ -569,3 +569,33 @@ def test_cpr_rule_python_and_sql_agree():
     check()
     assert is_cpr("290200-1234") and not is_cpr("290201-1234") and not is_cpr("3102801234")
     assert not is_cpr("12345678901") and not is_cpr("P0101801234")
+
+
+def test_sql_week_and_date_parsing_agree_with_python():
+    """The SQL ISO-week and date parsers against Python's datetime, over 1991-2030."""
+    import duckdb
+
+    from evaluering.ingest._sql import macros
+
+    con = duckdb.connect()
+    for m in macros():
+        con.execute(m)
+    cases, expected = [], []
+    for y in range(1991, 2031):
+        for w in range(0, 55):
+            cases.append(f"{y}-W{w:02d}")
+            try:
+                expected.append(contract.week_index(y, w))
+            except ValueError:
+                expected.append(None)
+    got = [r[0] for r in con.execute(
+        "SELECT iso_week(v) FROM (SELECT unnest(?::VARCHAR[]) AS v, generate_subscripts(?::VARCHAR[], 1) AS i) ORDER BY i",
+        [cases, cases]).fetchall()]
+    assert got == expected
+    assert sum(e is not None for e in expected) == sum(
+        dt.date(y, 12, 28).isocalendar()[1] for y in range(1991, 2031))
+    dates = ["2016-02-29", "29-02-2016", "29.02.2016", "2017-02-29", "31.04.2017", "2017-7-1",
+             "1-7-2017", "01/07/2017", "2017-07-01 ", "20170701"]
+    exp = [dt.date(2016, 2, 29)] * 3 + [None] * 7
+    got = [con.execute("SELECT pdate(?)", [d]).fetchall()[0][0] for d in dates]
+    assert got == exp
