@@ -251,3 +251,30 @@ def test_deterministic_for_fixed_seed():
     a = run_auk01_case(**kw).to_dict()
     b = run_auk01_case(**kw).to_dict()
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def test_danish_export_reads_the_same(tmp_path):
+    """A Danish-label, Windows-1252, decimal-comma style export of the same cells gives the
+    same analysis counts (only the municipalities and the total, as a Danish user would
+    download them)."""
+    from evaluering.reference import kommuner
+
+    real = read_statbank(auk01_path()).panel
+    names = dict(zip(kommuner()["kode"], kommuner()["navn"]))
+    lines = ["OMRÅDE;YDELSESTYPE;KØN;ALDER;TID;INDHOLD"]
+    lines += [f"{names[k]};Nettoledige kontanthjælpsmodtagere;I alt;Alder i alt;"
+              f"{per.replace('Q', 'K')};{int(v)}"
+              for k, per, v in zip(real["kommune_kode"], real["periode"], real["vaerdi"])]
+    path = tmp_path / "auk01_dansk.csv"
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
+    a = load_auk01(path)
+    b = load_auk01()
+    pd.testing.assert_frame_equal(a, b)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("OMRÅDE;YDELSESTYPE;KØN;ALDER;TID;INDHOLD\n"
+                   "Aalborg;X;Mænd;Alder i alt;2017K1;5\nAalborg;X;Kvinder;Alder i alt;2017K1;6\n",
+                   encoding="utf-8")
+    from evaluering.errors import InputError
+
+    with pytest.raises(InputError, match="KØN"):
+        load_auk01(bad)

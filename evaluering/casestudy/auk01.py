@@ -70,6 +70,13 @@ __all__ = ["CaseStudyResult", "run_auk01_case", "auk01_chapter", "save_chapter_f
 AUK01_FILE = "auk01_kontanthjaelp_kommuner_2014Q1-2021Q4.csv"
 AUK01_SOURCE = "Kilde: Danmarks Statistik, AUK01 (CC BY 4.0)"
 _YDELSE = "Net unemployed recipients of social assistance"
+# values that select the total of each further dimension (English or Danish StatBank labels);
+# a dimension with a single value is kept as it is
+_DIM_VALUES = {
+    "YDELSESTYPE": (_YDELSE, "Nettoledige kontanthjælpsmodtagere"),
+    "KØN": ("Total", "I alt", "Køn i alt"),
+    "ALDER": ("Age, total", "Alder i alt", "I alt"),
+}
 TREATED_SCHEME = "nordjysk-netvaerk"
 FK1_SCHEME = "frikommuneforsoeg-1"
 START = "2017Q3"
@@ -99,8 +106,9 @@ def load_auk01(path: str | Path | None = None) -> pd.DataFrame:
     """The AUK01 file as a long table: ``kode``, ``navn``, ``region``, ``periode``, ``antal``.
 
     Only the rows "net unemployed recipients of social assistance", both sexes, all ages, and
-    the 98 municipalities are kept (country totals are dropped). Confidential (``..``) cells
-    raise :class:`InputError` (none in the shipped file).
+    the 98 municipalities are kept (country totals are dropped); English or Danish labels (a
+    dimension with one value only is taken as it is). Confidential (``..``) cells raise
+    :class:`InputError` (none in the shipped file).
     """
     from evaluering.public import read_statbank
     from evaluering.reference import kommuner
@@ -108,9 +116,19 @@ def load_auk01(path: str | Path | None = None) -> pd.DataFrame:
     p = auk01_path() if path is None else Path(path)
     tab = read_statbank(p)
     df = tab.panel
-    for col, keep in (("YDELSESTYPE", _YDELSE), ("KØN", "Total"), ("ALDER", "Age, total")):
-        if col in df.columns:
-            df = df[df[col].astype(str).str.strip() == keep]
+    for col, keep in _DIM_VALUES.items():
+        if col not in df.columns:
+            continue
+        vals = df[col].astype(str).str.strip()
+        if vals.nunique() == 1:
+            continue
+        sel = vals.str.lower().isin({k.lower() for k in keep})
+        if col == "YDELSESTYPE" and not sel.any():
+            sel = vals.str.lower().str.startswith("net")  # 'Net unemployed ...' / 'Nettoledige ...'
+        if not sel.any():
+            raise InputError(f"none of the values {sorted(vals.unique())[:5]} selects the total",
+                             file=str(p), column=col, expected=" or ".join(keep))
+        df = df[sel.to_numpy()]
     if df.empty:
         raise InputError("no AUK01 rows for net unemployed kontanthjælp recipients (total)",
                          file=str(p), column="YDELSESTYPE", expected=_YDELSE)
