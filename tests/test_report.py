@@ -461,3 +461,28 @@ def test_cli_bad_input_exit_2(tmp_path):
     bad = tmp_path / "x.toml"
     bad.write_text("[rapport]\ndata = 'a'\n", encoding="utf-8")
     assert main(["rapport", "--config", str(bad)]) == 2
+
+
+def test_randomization_inference_path(small_cfg, tmp_path):
+    """inferens = "ri": p-value and interval are those of randomization_inference over the
+    municipalities (recomputed here by calling it directly)."""
+    from evaluering.inference.randomization import randomization_inference
+    from evaluering.reference.catalogue import load_forsoeg
+    from evaluering.report.analysis import _cs, run_analysis, trial_panel
+
+    opts = AnalysisOptions(inferens="ri", n_perm=39, seed=5)
+    an = run_analysis(small_cfg.data, load_forsoeg(small_cfg.forsoeg), opts)
+    rec = an.records.set_index("udfald").loc["andel_fysiske_samtaler"]
+    assert rec["inference"].startswith("randomization inference")
+    f = load_forsoeg(small_cfg.forsoeg)[0]
+    tp = trial_panel(pd.read_parquet(small_cfg.data / "panel_kvartal.parquet"), f, "halvaar")
+    d = tp[tp["andel_fysiske_samtaler_n"] > 0]
+    ri = randomization_inference(lambda fr: _cs(fr, "andel_fysiske_samtaler", opts, False), d,
+                                 "kommune_kode", cohort_col="kohorte", time="t", n_perm=39, seed=5,
+                                 ci=True, outcome="andel_fysiske_samtaler", linear_in_outcome=True)
+    assert rec["p"] == pytest.approx(ri.p) and rec["p"] >= 1 / 40
+    for mine, theirs in zip((rec["ci_low"], rec["ci_high"]), ri.ci):
+        if np.isfinite(theirs):
+            assert mine == pytest.approx(theirs)
+        else:                       # an unbounded side (too few permutations) is null in JSON
+            assert np.isnan(mine)

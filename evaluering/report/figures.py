@@ -118,6 +118,9 @@ def event_figure(ev: pd.DataFrame, title: str, ylabel: str, k: int, procent: boo
         ax.axhline(0, color="black", lw=0.7)
         ax.axvline(-0.5, color="grey", ls="--", lw=0.8)
         danish_axes(ax, decimaler, procent)
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         danish_axes(ax, y=False, x=True)
         ax.set_xlabel("Perioder i forhold til forsøgsstart")
         ax.set_ylabel(ylabel)
