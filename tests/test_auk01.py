@@ -77,6 +77,11 @@ def test_sample_variants(panel):
     assert "825" in dropped
     no820 = auk01_panel(data=raw, drop_vesthimmerland=True)
     assert set(no820.loc[no820["behandlet"] == 1, "kode"]) == NJ - {"820"}
+    reg = auk01_panel(data=raw, placebo_region="Region Syddanmark")
+    assert not set(reg["kode"]) & NJ
+    assert set(reg.loc[reg["behandlet"] == 1, "region"]) == {"Region Syddanmark"}
+    assert set(reg.loc[reg["behandlet"] == 1, "kode"]) == set(
+        panel.loc[(panel["region"] == "Region Syddanmark"), "kode"])
     pl = auk01_panel(data=raw, start="2016Q1", last="2017Q2")
     assert pl["periode"].max() == "2017Q2" and pl.loc[pl["D"] == 1, "periode"].min() == "2016Q1"
 
@@ -238,7 +243,8 @@ def test_chapter_figures_and_json(real, tmp_path):
     assert {"twfe", "twfe_wild", "twfe_ri", "event_study", "cs", "sdid",
             "honest_smoothness"} <= set(s["method"])
     np.testing.assert_allclose(s["pct"], np.expm1(s["estimate"]))
-    assert set(real.sensitivity["id"]) >= {"uden_smaa", "vaegtet", "placebo_2016K1"}
+    assert set(real.sensitivity["id"]) >= {"uden_smaa", "vaegtet", "placebo_2016K1",
+                                         "placebo_midtjylland"}
     import dataclasses
 
     with pytest.raises(dataclasses.FrozenInstanceError):

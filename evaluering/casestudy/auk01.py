@@ -39,7 +39,8 @@ synthetic DiD (placebo SE); Rambachan–Roth sensitivity of the average post-per
 effect (smoothness FLCI and relative magnitudes). Sensitivity specifications re-run TWFE +
 wild bootstrap: without tiny municipalities, weighted by pre-period size, without
 Vesthimmerland (also in Frikommuneforsøg I), with the Frikommuneforsøg I municipalities as
-controls, Jutland controls only, and a placebo start in 2016Q1 on pre-period data only.
+controls, Jutland controls only, a placebo start in 2016Q1 on pre-period data only, and
+placebo regions (each other region's municipalities "treated" from 2017Q3, network left out).
 
 What the aggregate can and cannot tell: see ``docs/casestudy-auk01.md``. In short, AUK01
 counts *all* net unemployed kontanthjælp recipients, not the trials' target groups (mostly
@@ -205,6 +206,7 @@ def auk01_sample(*, exclude_fk1: bool = True, drop_vesthimmerland: bool = False,
 def auk01_panel(path: str | Path | None = None, *, start: str = START, first: str = FIRST,
                 last: str = LAST, exclude_fk1: bool = True, drop_vesthimmerland: bool = False,
                 min_count: float | None = None, regions: tuple[str, ...] | None = None,
+                placebo_region: str | None = None,
                 data: pd.DataFrame | None = None) -> pd.DataFrame:
     """The analysis panel: one row per sample municipality and quarter in ``[first, last]``.
 
@@ -214,6 +216,8 @@ def auk01_panel(path: str | Path | None = None, *, start: str = START, first: st
     treated, 0 for never treated), ``e`` (t − start for treated, NaN otherwise) and ``vaegt``
     (the municipality's mean count over the pre-period, for the weighted sensitivity).
     ``data``: an already loaded :func:`load_auk01` table (else read from ``path``).
+    ``placebo_region``: a placebo design: the network is left out and the control
+    municipalities of that region are marked as treated from ``start``.
     """
     raw = load_auk01(path) if data is None else data
     t = raw["periode"].map(lambda s: quarter_index(s, first))
@@ -228,6 +232,14 @@ def auk01_panel(path: str | Path | None = None, *, start: str = START, first: st
                          f"in {first}–{last}")
     roles = auk01_sample(exclude_fk1=exclude_fk1, drop_vesthimmerland=drop_vesthimmerland,
                          min_count=min_count, counts=win, regions=regions)
+    if placebo_region is not None:
+        if placebo_region not in set(roles["region"]):
+            raise InputError(f"unknown region {placebo_region!r}")
+        roles = roles.copy()
+        was_treated = roles["rolle"] == "behandlet"
+        roles.loc[was_treated, "rolle"] = "udeladt"
+        roles.loc[(roles["rolle"] == "kontrol") & (roles["region"] == placebo_region),
+                  "rolle"] = "behandlet"
     keep = roles.loc[roles["rolle"] != "udeladt", ["kode", "rolle"]]
     df = win.merge(keep, on="kode", how="inner")
     g = quarter_index(start, first)
@@ -404,6 +416,13 @@ def _sensitivity(raw: pd.DataFrame, *, B: int, seed: int, alpha: float) -> pd.Da
         ("placebo_2016K1", "placebo: falsk start 2016K1, kun data før 2017K3",
          {"start": "2016Q1", "last": "2017Q2"}, None),
     ]
+    # placebo regions: another region's municipalities "treated" from 2017K3, the network
+    # left out; if they show effects of the same size, the network's estimate is not distinct
+    for reg in ("Region Hovedstaden", "Region Sjælland", "Region Syddanmark",
+                "Region Midtjylland"):
+        specs.append((f"placebo_{reg.split()[-1].lower()}",
+                      f"placebo: {reg} som 'behandlet' fra 2017K3 (netværket udeladt)",
+                      {"placebo_region": reg}, None))
     rows = []
     for i, (sid, label, kw, w) in enumerate(specs):
         p = auk01_panel(data=raw, **kw)
@@ -648,8 +667,10 @@ def auk01_chapter(result: CaseStudyResult, *, min_persons: int = DISCLOSURE_MIN)
           "kolonner": ["Specifikation", "Effekt (log)", "Effekt (pct.)", "95 pct. KI (wild)",
                        "p (wild)", "Kommuner (beh./kontrol)"],
           "raekker": rows3, "antal": antal3,
-          "note": "Placebo-rækken bruger kun kvartaler før forsøgsstart; en effekt dér ville "
-                  "tyde på forskellige trends."}
+          "note": "Placebo 2016K1 bruger kun kvartaler før forsøgsstart; en effekt dér tyder på "
+                  "forskellige trends. Placebo-regionerne behandler en anden regions kommuner "
+                  "som forsøgskommuner fra 2017K3: effekter af samme størrelse dér betyder, at "
+                  "netværkets estimat ikke skiller sig ud fra almindelig regional variation."}
 
     # --- table 4: event study coefficients
     ev = r.event_study.component("event")
@@ -746,6 +767,19 @@ def auk01_chapter(result: CaseStudyResult, *, min_persons: int = DISCLOSURE_MIN)
             f"0 op til M = {_bd(r.honest_sd, 4)}; med relative størrelser (afvigelsen efter "
             "start højst M̄ gange den største kvartalsvise afvigelse før start) op til "
             f"M̄ = {_bd(r.honest_rm, 2)}.")
+    sens = r.sensitivity
+    if len(sens) and sens["id"].str.startswith("placebo_").any():
+        preg = sens[sens["id"].str.startswith("placebo_") & (sens["id"] != "placebo_2016K1")]
+        if len(preg):
+            n_sig = int((preg["wild_p"] < 0.05).sum())
+            res_txt.append(
+                "Placebo-regioner: når kommunerne i en anden region behandles som "
+                "forsøgskommuner fra 2017K3, giver TWFE effekter fra "
+                f"{_pct(float(preg['estimate'].min()))} til {_pct(float(preg['estimate'].max()))}"
+                f"; {n_sig} af {len(preg)} er signifikante med wild bootstrap. Netværkets "
+                "estimat skiller sig altså ikke ud fra den almindelige forskel mellem regionerne, "
+                "og inferens med kommuner som klynger undervurderer usikkerheden, når de "
+                "behandlede kommuner udgør en hel region.")
     limits = [
         "Hvad tallene kan sige: om antallet af nettoledige kontanthjælpsmodtagere i Nordjylland "
         "udviklede sig anderledes end i sammenlignelige kommuner efter midten af 2017.",
