@@ -134,3 +134,39 @@ def test_cox_did_monte_carlo_unbiased_and_calibrated():
     assert abs(est.mean() - truth) < 3 * sd / np.sqrt(len(est))
     assert 0.7 < se.mean() / sd < 1.3
     assert np.mean(np.abs(est - truth) < 1.96 * se) >= 0.85
+
+
+def test_cox_score_bootstrap_equals_statsmodels_breslow(rossi):
+    """Restricted fit, cluster score residuals and information at the restricted estimate
+    from statsmodels' PHReg (Breslow ties); exact p-value over all 2^10 sign vectors."""
+    import itertools
+
+    r = rossi.assign(cl10=np.arange(len(rossi)) % 10)
+    f = cox_ph(r, "week", "arrest", covariates=COVS, ties="breslow", cluster="cl10", bootstrap=99)
+    assert f["bootstrap_draws"] == 1024 and f["score_bootstrap_term"] == "fin"
+    t, e = r["week"].to_numpy(float), r["arrest"].to_numpy()
+    mr = PHReg(t, r[COVS[1:]].to_numpy(float), status=e, ties="breslow").fit()
+    full = PHReg(t, r[COVS].to_numpy(float), status=e, ties="breslow")
+    b0 = np.r_[0.0, mr.params]
+    U = full.score_residuals(b0)
+    cl = r["cl10"].to_numpy()
+    S = np.vstack([U[cl == g].sum(axis=0) for g in range(10)])
+    info = -full.hessian(b0)
+    s = S[:, 0] - S[:, 1:] @ np.linalg.solve(info[1:, 1:], info[1:, 0])
+    T = s.sum() ** 2 / np.sum(s ** 2)
+    v = np.array(list(itertools.product([-1, 1], repeat=10)))
+    p = np.mean((v @ s) ** 2 / np.sum(s ** 2) >= T * (1 - 1e-12))
+    assert f["score_statistic"] == pytest.approx(T, rel=1e-7)
+    assert f["p_score_bootstrap"] == pytest.approx(p, abs=1e-12)
+
+
+def test_cox_did_score_bootstrap_size_and_power():
+    rej0, rej1 = [], []
+    for s in range(20):
+        for hr, out in ((1.0, rej0), (1.6, rej1)):
+            df = simulate_spells(n=5_000, n_kom=20, n_treated=5, hr=hr, seed=900 + s, weeks=30)
+            r = cox_did(df, treated="treated", post="post", strata="kommune_kode", time_effects="start_kvartal",
+                        cluster="kommune_kode", bootstrap=399, seed=s)
+            out.append(r.info["p_score_bootstrap"] < 0.05)
+    assert np.mean(rej0) <= 0.2  # nominal 5 %; 20 draws
+    assert np.mean(rej1) >= 0.6

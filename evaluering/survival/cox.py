@@ -176,7 +176,7 @@ def _codes(df: pd.DataFrame, cols: list[str]) -> tuple[np.ndarray, int]:
 def cox_ph(data, duration: str, event: str, *, covariates: Sequence[str],
            event_value: Any = None, strata=None, cluster: str | None = None, robust: bool = False,
            ties: str = "efron", alpha: float = 0.05, drop_collinear: bool = True,
-           tol: float = 1e-10) -> dict[str, Any]:
+           tol: float = 1e-10, bootstrap: int = 0, seed: int | None = None) -> dict[str, Any]:
     """Fit a (stratified) Cox model; returns a dict with the coefficient table and fit facts.
 
     ``event``: 0/1 column (``event_value=None``) or a status column whose value
@@ -184,6 +184,12 @@ def cox_ph(data, duration: str, event: str, *, covariates: Sequence[str],
     ``robust=True`` without ``cluster``: per-spell sandwich. Columns with no information
     (constant within strata, or collinear with earlier columns) are dropped when
     ``drop_collinear`` and listed under ``dropped``.
+
+    ``bootstrap=B`` (with ``cluster`` or ``robust``): wild cluster score bootstrap
+    (Kline & Santos 2012) of H0: coefficient of the first covariate = 0: restricted fit
+    without it, cluster sums of the score residuals of the full model at the restricted
+    estimate, nuisance directions projected out with the information there, Rademacher
+    draws (see :func:`evaluering.survival.discrete.rademacher_score_test`).
     """
     if ties not in ("efron", "breslow"):
         raise EstimationError(f"unknown ties {ties!r} (expected 'efron' or 'breslow')")
@@ -244,6 +250,29 @@ def cox_ph(data, duration: str, event: str, *, covariates: Sequence[str],
         inference = "cluster" if cluster is not None else "robust"
     else:
         V, G, inference = Vm, None, "analytic"
+    boot: dict[str, Any] = {}
+    if bootstrap:
+        if cluster is None and not robust:
+            raise EstimationError("the score bootstrap needs cluster= (or robust=True)")
+        if names[0] != covariates[0]:
+            raise EstimationError(f"'{covariates[0]}' was dropped: nothing to test")
+        if p > 1:
+            cdr = _CoxData(time, ev, X[:, 1:], scode, ties)
+            br, _, _ = _newton(cdr, p - 1, tol=tol)
+        else:
+            br = np.zeros(0)
+        _, _, info0, U0 = _evaluate(cd, np.r_[0.0, br], want_resid=True)
+        if cluster is not None:
+            U0c = np.column_stack([np.bincount(cl, weights=U0[:, k], minlength=G) for k in range(p)])
+        else:
+            U0c = U0
+        sc = U0c[:, 0]
+        if p > 1:
+            sc = sc - U0c[:, 1:] @ linalg.solve(info0[1:, 1:], info0[1:, 0], assume_a="pos")
+        from evaluering.survival.discrete import rademacher_score_test
+
+        boot = rademacher_score_test(sc, bootstrap, seed)
+        boot["score_bootstrap_term"] = names[0]
     se = np.sqrt(np.diag(V))
     z = stats.norm.ppf(1 - alpha / 2)
     coef = pd.DataFrame({"term": names, "estimate": beta, "se": se,
@@ -254,13 +283,15 @@ def cox_ph(data, duration: str, event: str, *, covariates: Sequence[str],
     coef["hr_ci_high"] = np.exp(coef["ci_high"])
     return {"coefficients": coef, "loglik": ll, "iterations": iters, "n": cd.n,
             "n_events": int(cd.e.sum()), "n_strata": n_strata, "n_clusters": G,
-            "inference": inference, "dropped": dropped, "vcov": V, "score_residuals_sorted": U}
+            "inference": inference, "dropped": dropped, "vcov": V, "score_residuals_sorted": U,
+            **boot}
 
 
 def cox_did(data, duration: str = "varighed_uger", event: str = "status", *, treated: str,
             post: str | None, event_value: Any = "job", strata=None,
             covariates: Sequence[str] | None = None, time_effects=None, cluster: str | None = None,
-            ties: str = "efron", alpha: float = 0.05) -> EstimateResult:
+            ties: str = "efron", alpha: float = 0.05, bootstrap: int = 0,
+            seed: int | None = None) -> EstimateResult:
     """Cox proportional-hazards DiD: log hazard ratio of ``treated × post``.
 
     Parameters
@@ -278,6 +309,9 @@ def cox_did(data, duration: str = "varighed_uger", event: str = "status", *, tre
         ``start_kvartal``; first level is the reference).
     cluster : cluster-robust (Lin–Wei) standard errors by this column.
     ties : ``'efron'`` (default) or ``'breslow'``.
+    bootstrap, seed : Rademacher draws for a wild cluster score-bootstrap p-value of H0: no
+        effect (``info['p_score_bootstrap']``); recommended with few treated municipalities,
+        where the clustered sandwich is too small (see benchmarks/results/survival.md).
 
     Returns an EstimateResult with ``estimate`` = log hazard ratio, ``info['hazard_ratio']``
     and its interval, and the component ``coefficients``.
@@ -310,7 +344,7 @@ def cox_did(data, duration: str = "varighed_uger", event: str = "status", *, tre
     for c in dict.fromkeys(keep_cols):
         work[c] = df[c].to_numpy()
     fit = cox_ph(work, duration, event, covariates=names, event_value=event_value, strata=strata,
-                 cluster=cluster, ties=ties, alpha=alpha)
+                 cluster=cluster, ties=ties, alpha=alpha, bootstrap=bootstrap, seed=seed)
     coef = fit["coefficients"]
     if key not in set(coef["term"]):
         raise EstimationError(f"'{key}' has no information once the strata are accounted for")
@@ -324,6 +358,7 @@ def cox_did(data, duration: str = "varighed_uger", event: str = "status", *, tre
         "n_strata": fit["n_strata"], "strata": ", ".join(_as_list(strata)),
         "time_effects": ", ".join(tcols), "cluster": cluster or "",
         "dropped": ", ".join(fit["dropped"]), "se_model": float(row["se_model"]),
+        **{k: fit[k] for k in ("score_statistic", "p_score_bootstrap", "bootstrap_draws") if k in fit},
         "estimand": f"log hazard ratio of {key} (cause-specific hazard of '{event_value}')",
     }
     n_units = fit["n_clusters"] if cluster is not None else fit["n_strata"]

@@ -346,13 +346,28 @@ def _score_bootstrap(design: _Design, d, n, lk: _Link, mu0, cl, G: int, tol: flo
     nuis = [k for k in range(design.p) if k != j]
     proj = _solve_sym(H[np.ix_(nuis, nuis)], H[nuis, j])
     s = S[:, j] - S[:, nuis] @ proj
+    return rademacher_score_test(s, draws, seed)
+
+
+def rademacher_score_test(s: np.ndarray, draws: int, seed=None) -> dict:
+    """Wild (Rademacher) bootstrap of the self-normalised score statistic.
+
+    ``s``: efficient score contributions per cluster (nuisance directions projected out, at
+    the restricted estimate). ``T = (sum s)^2 / sum s^2``; ``T* = (sum v s)^2 / sum s^2``
+    with Rademacher ``v`` (every sign vector when there are <= 12 clusters). Returns the
+    statistic, the bootstrap p-value P(T* >= T) and the number of draws.
+    """
+    s = np.asarray(s, dtype=float)
+    G = len(s)
     denom = float(np.sum(s ** 2))
+    if denom <= 0:
+        raise EstimationError("all cluster scores are zero: nothing to test")
     T = float(np.sum(s)) ** 2 / denom
     if G <= 12:
         v = 1 - 2 * ((np.arange(2 ** G)[:, None] >> np.arange(G)[None, :]) & 1)
     else:
         rng = np.random.default_rng(seed)
-        v = rng.choice(np.array([-1.0, 1.0]), size=(draws, G))
+        v = rng.choice(np.array([-1.0, 1.0]), size=(int(draws), G))
     Tb = (v @ s) ** 2 / denom
     return {"score_statistic": T, "p_score_bootstrap": float(np.mean(Tb >= T - 1e-12 * T)),
             "bootstrap_draws": int(len(v))}
