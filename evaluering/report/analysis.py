@@ -206,18 +206,21 @@ def _panel_effect(tp: pd.DataFrame, o: str, opts: AnalysisOptions) -> dict[str, 
         raise EstimationError(f"no treated or no control cells with '{o}'")
     if opts.inferens == "bootstrap":
         res = _cs(d, o, opts, bootstrap=True)
-        return {"result": res, "estimate": res.estimate, "se": res.se, "ci": res.ci, "p": res.p,
-                "method": "cs", "inference": "cluster-bootstrap (Mammen, kommune)",
-                "pretrend_p": res.info.get("pretest_p")}
+        s = res.summary().iloc[0]
+        return {"result": res, "estimate": s["estimate"], "se": s["se"],
+                "ci": (s["ci_low"], s["ci_high"]), "p": s["p"], "method": s["method"],
+                "inference": "cluster-bootstrap (Mammen, kommune)",
+                "pretrend_p": res.to_dict()["info"].get("pretest_p")}
     from evaluering.inference.randomization import randomization_inference
 
     res = _cs(d, o, opts, bootstrap=False)
+    s = res.summary().iloc[0]
     ri = randomization_inference(lambda frame: _cs(frame, o, opts, bootstrap=False), d,
                                  "kommune_kode", cohort_col="kohorte", time="t",
                                  n_perm=opts.n_perm, seed=opts.seed, ci=True, outcome=o,
                                  linear_in_outcome=True, alpha=opts.alpha)
-    return {"result": res, "estimate": res.estimate, "se": res.se, "ci": ri.ci, "p": ri.p,
-            "method": "cs", "inference": f"randomization inference ({ri.method}, kommune)",
+    return {"result": res, "estimate": s["estimate"], "se": s["se"], "ci": ri.ci, "p": ri.p,
+            "method": s["method"], "inference": f"randomization inference ({ri.method}, kommune)",
             "pretrend_p": res.info.get("pretest_p"), "ri": ri}
 
 
@@ -243,10 +246,11 @@ def _hazard_effect(cells: pd.DataFrame, forsoeg, opts: AnalysisOptions) -> dict[
                               post=None, duration="uge", unit_effects=units,
                               time_effects="start_kvartal", cluster="kommune_kode",
                               max_week=opts.max_uge, alpha=opts.alpha)
-    hr = res.info["hazard_ratio"]
-    return {"result": res, "estimate": hr, "se": res.se,
-            "ci": (res.info["hazard_ratio_ci_low"], res.info["hazard_ratio_ci_high"]),
-            "p": res.p, "method": "discrete-hazard-did (cloglog)",
+    d = res.to_dict()
+    info = d["info"]
+    return {"result": res, "estimate": info["hazard_ratio"], "se": d["se"],
+            "ci": (info["hazard_ratio_ci_low"], info["hazard_ratio_ci_high"]),
+            "p": d["p"], "method": "discrete-hazard-did (cloglog)",
             "inference": "cluster-robust (kommune)", "pretrend_p": None}
 
 
