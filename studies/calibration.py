@@ -329,8 +329,9 @@ def summarise(reps: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     """Rejection rate of ``H0: effect = 0`` at ``alpha`` and coverage of the target by the
     ``1 − alpha`` interval, with Monte Carlo standard errors, per design × scenario × method.
 
-    Rejection: ``p ≤ alpha``. Coverage: ``ci_low ≤ target ≤ ci_high`` (only for methods that
-    report an interval). Failed replications (NaN p) are counted in ``n_failed`` and left out.
+    Rejection: ``p ≤ alpha``. Coverage: ``ci_low ≤ target ≤ ci_high`` (only when every
+    replication of the cell reports an interval). Failed replications (NaN p) are counted in
+    ``n_failed`` and left out. For ``*-t`` methods the estimate is a t ratio: no bias.
     """
     out = []
     for (design, scen, method), g in reps.groupby(["design", "scenario", "method"], sort=False):
@@ -341,8 +342,12 @@ def summarise(reps: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
         has_ci &= ok["ci_low"].notna()
         ci = ok[has_ci]
         m = len(ci)
+        if m < n:  # intervals only for some replications: no coverage rate
+            ci, m = ci.iloc[:0], 0
         cov = float(((ci["ci_low"] <= ci["target"]) & (ci["target"] <= ci["ci_high"])).mean()) \
             if m else math.nan
+        if method.endswith("-t"):  # the statistic is a t ratio, not the effect
+            ok = ok.assign(estimate=math.nan)
         width = (ci["ci_high"] - ci["ci_low"])
         out.append({
             "design": design, "scenario": scen, "method": method, "reps": n,
@@ -412,10 +417,11 @@ def run_tasks(tasks: list, out: Path, workers: int = 2, log=print) -> None:
             pool.join()
 
 
-def _panel_tasks(designs: Iterable[str], scen_reps: dict, methods, out: Path, **kw) -> list:
+def _panel_tasks(designs: Iterable[str], scen_reps: dict, methods, out: Path, rep_start: int = 0,
+                 **kw) -> list:
     done = _tasks_done(out)
     tasks = []
-    for rep in range(max(scen_reps.values())):  # interleave so partial runs stay balanced
+    for rep in range(rep_start, max(scen_reps.values())):  # interleave so partial runs stay balanced
         for design in designs:
             for scen, R in scen_reps.items():
                 if rep >= R:
@@ -464,6 +470,20 @@ def markdown_tables(summary: pd.DataFrame) -> str:
     return "\n".join(parts)
 
 
+START, END = "<!-- calibration-tables:start -->", "<!-- calibration-tables:end -->"
+
+
+def fill_doc(doc: Path, tables: str) -> str:
+    """The document with the generated tables between the markers (the prose around them is
+    written by hand and kept)."""
+    text = doc.read_text(encoding="utf-8") if doc.exists() else f"{START}\n{END}\n"
+    if START not in text or END not in text:
+        raise ValueError(f"{doc} lacks the markers {START} / {END}")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n\n{tables}\n{END}{tail}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -471,6 +491,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--designs", default="nj11,k4")
     p.add_argument("--reps-null", type=int, default=1000)
     p.add_argument("--reps-effect", type=int, default=300)
+    p.add_argument("--rep-start", type=int, default=0,
+                   help="first replication index (to split a study over several logs)")
     p.add_argument("--B", type=int, default=999)
     p.add_argument("--n-perm", type=int, default=499)
     p.add_argument("--workers", type=int, default=2)
@@ -498,7 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.cmd == "panel":
         out = Path(a.out)
         tasks = _panel_tasks(a.designs.split(","), {"null": a.reps_null, "effect": a.reps_effect},
-                             PANEL_METHODS, out, B=a.B, n_perm=a.n_perm)
+                             PANEL_METHODS, out, rep_start=a.rep_start, B=a.B, n_perm=a.n_perm)
         log(f"panel: {len(tasks)} replications to run -> {out}")
         run_tasks(tasks, out, a.workers, log)
     elif a.cmd == "sdid":
@@ -518,12 +540,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"survival: {len(tasks)} replications to run -> {out}")
         run_tasks(tasks, out, a.workers, log)
     elif a.cmd == "report":
-        frames = [read_reps(RESULTS / f) for f in ("panel_reps.csv", "sdid_reps.csv",
-                                                      "survival_reps.csv")
-                  if (RESULTS / f).exists()]
-        summ = summarise(pd.concat(frames, ignore_index=True))
-        summ.to_csv(RESULTS / "summary.csv", index=False)
-        print(markdown_tables(summ))
+        files = sorted(RESULTS.glob("panel_reps*.csv")) + [RESULTS / "sdid_reps.csv",
+                                                            RESULTS / "survival_reps.csv"]
+        frames = [read_reps(f) for f in files if f.exists()]
+        reps = pd.concat(frames, ignore_index=True).drop_duplicates(
+            ["design", "scenario", "rep", "method"], keep="first")
+        summ = summarise(reps)
+        from evaluering._atomic import write_text
+
+        write_text(RESULTS / "summary.csv", summ.to_csv(index=False))
+        tables = markdown_tables(summ)
+        print(tables)
+        write_text(a.doc, fill_doc(Path(a.doc), tables))
     return 0
 
 
