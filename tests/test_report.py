@@ -413,15 +413,21 @@ def test_rebuild_is_byte_identical_and_idempotent(small_cfg, tmp_path):
         if rel.name == "manifest.json":
             continue
         assert (r3.out / rel).read_bytes() == data, rel
-    # a changed config is a different build
-    r4 = build_report(replace(small_cfg, analyse=AnalysisOptions(n_boot=199, seed=1)))
-    assert r4.rebuilt and r4.build_hash != r1.build_hash
+    # a changed config or input is a different build
+    from evaluering.report.build import build_hash, input_checksums
+
+    other = replace(small_cfg, analyse=AnalysisOptions(n_boot=199, seed=1))
+    assert build_hash(other, input_checksums(other)) != r1.build_hash
+    sums = dict(input_checksums(small_cfg))
+    assert build_hash(small_cfg, sums) == r1.build_hash
+    sums["forsoeg"] = "0" * 64
+    assert build_hash(small_cfg, sums) != r1.build_hash
 
 
 def test_interrupted_build_leaves_previous_report(small_cfg, monkeypatch):
     from evaluering.report import document
 
-    r1 = build_report(small_cfg, force=True)
+    r1 = build_report(small_cfg)          # built by the previous test, or built now
     before = {p.relative_to(r1.out): p.read_bytes() for p in r1.out.rglob("*") if p.is_file()}
 
     def boom(tmp, *a, **k):

@@ -18,7 +18,7 @@ from evaluering.report import format as fmt
 
 _RC = {
     "svg.hashsalt": "evaluering-rapport",
-    "svg.fonttype": "path",
+    "svg.fonttype": "none",          # text stays text (searchable; Typst renders it with DejaVu)
     "font.family": "DejaVu Sans",
     "font.size": 9,
     "axes.unicode_minus": True,
@@ -59,7 +59,7 @@ def save(fig, folder: Path, name: str) -> dict[str, Path]:
         fig.savefig(tmp, format="svg", metadata={"Date": None, "Creator": None})
     out["svg"] = folder / f"{name}.svg"
     with atomic_path(folder / f"{name}.png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
     out["png"] = folder / f"{name}.png"
     plt.close(fig)
     return out
