@@ -15,8 +15,8 @@ KEYS = ["kommune_kode", "start_kvartal", "treated", "post"]
 
 @pytest.fixture(scope="module")
 def small():
-    df = simulate_spells(n=1500, n_kom=12, n_treated=4, weeks=20, seed=3)
-    cells = spells_to_cells(df, by=KEYS, max_week=18)
+    df = simulate_spells(n=800, n_kom=8, n_treated=3, weeks=14, seed=3)
+    cells = spells_to_cells(df, by=KEYS, max_week=12)
     # a cell-level covariate (e.g. a share of the cell's persons), constant within cells
     rng = np.random.default_rng(0)
     lvl = cells[["kommune_kode", "start_kvartal"]].drop_duplicates()
@@ -93,11 +93,11 @@ def test_planted_hazard_ratio_covered_and_agrees_with_cox():
 
 
 def test_monte_carlo_unbiased_and_clustered_se_calibrated():
-    # 40 draws under a planted HR of 1.25: mean estimate within MC error of the truth,
+    # 30 draws under a planted HR of 1.25: mean estimate within MC error of the truth,
     # mean clustered SE close to the spread of the estimates, coverage near 95 %.
     truth = np.log(1.25)
     est, se = [], []
-    for s in range(40):
+    for s in range(30):
         df = simulate_spells(n=8_000, n_kom=30, n_treated=8, hr=1.25, seed=500 + s, weeks=40)
         r = discrete_hazard_did(spells_to_cells(df, by=KEYS), treated="treated", post="post",
                                 time_effects="start_kvartal")
@@ -138,8 +138,8 @@ def test_score_bootstrap_equals_statsmodels_restricted_scores():
     the person-week rows."""
     import itertools
 
-    df = simulate_spells(n=1500, n_kom=10, n_treated=3, weeks=20, seed=3)
-    cells = spells_to_cells(df, by=KEYS, max_week=18)
+    df = simulate_spells(n=800, n_kom=10, n_treated=3, weeks=14, seed=3)
+    cells = spells_to_cells(df, by=KEYS, max_week=12)
     r = discrete_hazard_did(cells, treated="treated", post="post", time_effects="start_kvartal", bootstrap=999)
     assert r.info["bootstrap_draws"] == 2 ** 10
     ex = expand_cells(cells)
@@ -166,11 +166,11 @@ def test_score_bootstrap_equals_statsmodels_restricted_scores():
 
 def test_score_bootstrap_size_and_power():
     rej0, rej1 = [], []
-    for s in range(25):
+    for s in range(20):
         for hr, out in ((1.0, rej0), (1.6, rej1)):
-            df = simulate_spells(n=6_000, n_kom=20, n_treated=5, hr=hr, seed=800 + s, weeks=30)
+            df = simulate_spells(n=5_000, n_kom=20, n_treated=5, hr=hr, seed=800 + s, weeks=30)
             r = discrete_hazard_did(spells_to_cells(df, by=KEYS), treated="treated", post="post",
                                     time_effects="start_kvartal", bootstrap=399, seed=s)
             out.append(r.info["p_score_bootstrap"] < 0.05)
-    assert np.mean(rej0) <= 0.16  # nominal 5 %; 25 draws
+    assert np.mean(rej0) <= 0.2  # nominal 5 %; 20 draws
     assert np.mean(rej1) >= 0.6
