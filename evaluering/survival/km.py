@@ -43,6 +43,7 @@ import pandas as pd
 from scipy import stats
 
 from evaluering.errors import EstimationError
+from evaluering.estimators._panel import as_frame
 from evaluering.results import _freeze_frame, frame_records
 
 COUNT_COLUMNS = ("n_risk", "n_event", "n_competing", "n_censor")
@@ -56,17 +57,7 @@ def _as_list(by) -> list[str]:
     return list(by)
 
 
-def _as_frame(data) -> pd.DataFrame:
-    if isinstance(data, pd.DataFrame):
-        return data
-    try:
-        import pyarrow as pa
-
-        if isinstance(data, pa.Table):
-            return data.to_pandas()
-    except ImportError:  # pragma: no cover
-        pass
-    raise TypeError(f"expected a pandas DataFrame or pyarrow Table, got {type(data).__name__}")
+_as_frame = as_frame  # the estimators' shared input convention
 
 
 def _check_columns(df: pd.DataFrame, cols: Iterable[str]) -> None:
