@@ -319,6 +319,9 @@ def test_suppressed_record_prints_nothing(built, tmp_path):
     an = replace(res.analysis, records=rec)
     src, gate = document.typst_source(an, fs, DisclosureRules(5), document.load_texts(None), {}, cfg)
     assert gate.suppressed > 0 and "undertrykt (for få personer)" in src
+    recs = document._records_out(an, DisclosureRules(5))
+    assert recs[0]["estimate"] is None and recs[0]["n_persons_exposed"] is None
+    assert recs[0]["verdict"] == "undertrykt" and recs[0]["suppressed"]
     rec2 = res.analysis.records.copy()
     rec2.loc[0, "n_persons_exposed"] = 3        # small, but not flagged as suppressed
     with pytest.raises(DisclosureError):

@@ -56,6 +56,10 @@ def _records_out(analysis: Analysis, rules: DisclosureRules) -> list[dict[str, A
             if isinstance(v, (np.integer,)):
                 v = int(v)
             out[k] = v
+        # person counts themselves are numbers on persons: a count of 1..k-1 is not published
+        for k in ("n_persons", "n_persons_exposed"):
+            if out[k] is not None and rules.is_small(out[k]):
+                out[k] = None
         if not sup:
             for k in ("estimate", "ci_low", "ci_high"):
                 check_printable(out[k], out["n_persons_exposed"], rules, what=f"{r['forsoeg']}/{r['udfald']} {k}")
@@ -410,7 +414,14 @@ def typst_source(analysis: Analysis, forsoeg, rules: DisclosureRules, texts: dic
     # appendices
     S.append('#counter(heading).update(0)\n#set heading(numbering: "A.1")')
     S.append(f"= {esc('Metode')}")
-    S.append(paragraphs(fill(texts["metode"], inferens=inferens, justering=just,
+    note = ("Bemærk: klynge-bootstrappen kan undervurdere usikkerheden, når kun få kommuner eller "
+            "få forløb indgår i et forsøg; på simulerede data uden effekt gav den falske »bedre«. "
+            "Randomiseringsinferens over kommuner (inferens = \"ri\") holder sit niveau og bør "
+            "bruges til den endelige rapport."
+            if opts.inferens == "bootstrap" else
+            "Randomiseringsinferensen flytter forsøgets startdatoer tilfældigt mellem forsøgs- og "
+            "sammenligningskommunerne og holder sit niveau også med få forsøgskommuner.")
+    S.append(paragraphs(fill(texts["metode"], inferens=inferens, justering=just, inferens_note=note,
                              alpha=gate.fact(opts.alpha, "significance level", fmt.tal, decimaler=2))))
     S.append(f"= {esc('Datakilder og definitioner')}")
     S.append(paragraphs(fill(texts["datakilder"], n_uger=gate.fact(cfg.n_uger, "job definition weeks"))))
