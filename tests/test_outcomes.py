@@ -367,3 +367,29 @@ def test_cli_outcomes_writes_tables_and_bad_input_exits_2(tmp_path, capsys):
     assert main(["outcomes", str(tmp_path / "nothing")]) == 2
     assert main(["outcomes", str(tmp_path / "p"), "--engine", "nosuch"]) == 2
     assert main(["outcomes", str(tmp_path / "p"), "--vindue-slut", "31-12-2019"]) == 2
+
+
+def test_exposure_equals_catalogue_method_with_the_shipped_catalogue(tmp_path):
+    """Exposure from SQL equals Forsoeg.eksponeret() of the real catalogue loader."""
+    from evaluering.reference.catalogue import forsoeg_nordjylland_path, load_forsoeg
+    from test_outcomes_helpers import random_registers
+
+    random_registers(tmp_path / "p", n_persons=250, seed=5,
+                     kommuner=("851", "860", "810", "101", "201", "461"),
+                     grupper=("a-dagpenge", "sygedagpenge", "jobafklaring", "kontanthjaelp"))
+    path = forsoeg_nordjylland_path()
+    r = build_outcomes(tmp_path / "p", forsoeg=path, memory_limit="500MB",
+                       temp_dir=tmp_path / "spill", out_dir=tmp_path / "o")
+    e = pd.read_parquet(r.files["eksponering"])
+    f = pd.read_parquet(tmp_path / "p" / "forloeb.parquet")
+    fs = load_forsoeg(path)
+    expected = {(s.spell_id, t.id): t.eksponeret(s.kommune_kode, s.ydelsesgruppe, s.start_dato)
+                for s in f.itertuples() for t in fs if s.ydelsesgruppe in t.maalgruppe}
+    got = {(a, b): bool(c) for a, b, c in zip(e["spell_id"], e["forsoeg_id"], e["eksponeret"])}
+    assert got == expected and sum(expected.values()) > 20
+    roles = {(b, k): ro for b, k, ro in zip(e["forsoeg_id"], e["kommune_kode"], e["rolle"])}
+    for t in fs:
+        for (tid, k), ro in roles.items():
+            if tid == t.id:
+                assert (ro == "kontrol") == (k in t.kontrol_kommuner())
+    assert r.manifest["forsoeg"] == [t.id for t in fs]
