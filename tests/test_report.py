@@ -120,6 +120,34 @@ def test_outputs_and_manifest(built):
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".fuld.")]
 
 
+def test_pdf_is_tagged_ua_with_alt_texts(built):
+    from pypdf import PdfReader
+
+    _, res = built
+    r = PdfReader(res.pdf)
+    root = r.trailer["/Root"]
+    assert "/StructTreeRoot" in root and root["/MarkInfo"]["/Marked"]
+    assert root["/Lang"] == "da"
+    assert r.metadata["/Title"].startswith("Evaluering af frikommuneforsøg")
+    assert r.metadata["/CreationDate"] == "D:19700101000000Z"     # fixed timestamp
+    raw = res.pdf.read_bytes()
+    assert b"pdfuaid" in raw
+    n_figures = len(list((res.out / "figurer").glob("*.svg")))
+    assert raw.count(b"/Alt") >= n_figures
+
+
+def test_cli_positional_form(small_cfg, tmp_path):
+    from evaluering.cli import main
+
+    out = tmp_path / "cli-rapport"
+    rc = main(["rapport", str(small_cfg.data), "--forsoeg", str(small_cfg.forsoeg), "--out", str(out)])
+    assert rc == 0
+    recs = json.loads((out / "resultater.json").read_text())
+    assert [r["udfald"] for r in recs] == ["andel_fysiske_samtaler", "samtaler_pr_forloeb"]
+    assert main(["rapport", str(small_cfg.data), "--forsoeg", str(small_cfg.forsoeg),
+                 "--out", str(out)]) == 0               # unchanged: nothing rebuilt
+
+
 def test_records_schema(records, built):
     keys = {"forsoeg", "udfald", "estimate", "se", "ci_low", "ci_high", "p", "p_adj", "method",
             "inference", "n_persons", "n_municipalities_treated", "n_municipalities_control",
