@@ -523,3 +523,31 @@ def test_randomization_inference_path(small_cfg, tmp_path):
             assert mine == pytest.approx(theirs)
         else:                       # an unbounded side (too few permutations) is null in JSON
             assert np.isnan(mine)
+
+
+def test_period_persons_match_pandas(built):
+    """Distinct persons behind the figure points (DuckDB) equal a pandas count on the outcome
+    tables, per role × half-year and per event time."""
+    from evaluering.reference.catalogue import load_forsoeg
+
+    cfg, res = built
+    proc = cfg.behandlet / "behandlet"
+    f = next(x for x in load_forsoeg(cfg.forsoeg) if x.id == "samtaler-forsikrede")
+    x = pd.read_parquet(proc / "eksponering.parquet")
+    r = pd.read_parquet(proc / "ressourcer.parquet", columns=["spell_id", "person_id", "samtaler_pr_forloeb"])
+    d = x[(x["forsoeg_id"] == f.id) & x["ydelsesgruppe"].isin(f.maalgruppe) & (x["rolle"] != "udelukket")]
+    d = d[pd.to_datetime(d["start_dato"]).dt.date <= f.slut].merge(r, on="spell_id")
+    d = d[d["samtaler_pr_forloeb"].notna()]
+    half = lambda q: (q // 4) * 2 + (q % 4) // 2  # noqa: E731
+    d = d.assign(h=half(d["start_kvartal_nr"]))
+    expect = d.groupby(["rolle", "h"])["person_id"].nunique()
+    pp = res.analysis.period_persons
+    pp = pp[pp["forsoeg"] == f.id]
+    got = pp[pp["gruppe"] != "e"].set_index(["gruppe", "noegle"])["n_samtaler_pr_forloeb"]
+    got = got[got > 0]
+    assert dict(got.astype(int)) == {k: int(v) for k, v in expect.items()}
+    tr = d[d["rolle"] == "behandlet"]
+    e = (tr["h"] - half(tr["kohorte_kvartal_nr"].astype(int))).rename("e")
+    exp_e = tr.groupby(e)["person_id"].nunique()
+    got_e = pp[pp["gruppe"] == "e"].set_index("noegle")["n_samtaler_pr_forloeb"]
+    assert dict(got_e[got_e > 0].astype(int)) == {int(k): int(v) for k, v in exp_e.items()}

@@ -110,6 +110,7 @@ class Analysis:
     panels: Mapping[str, pd.DataFrame]         # forsoeg id -> aggregated trial panel
     survival: Mapping[str, pd.DataFrame]       # forsoeg id -> survival cells of the trial
     persons: pd.DataFrame                      # distinct persons per trial × kommune × rolle
+    period_persons: pd.DataFrame               # distinct persons behind figure points
     options: AnalysisOptions
     seconds: Mapping[str, float] = field(default_factory=dict)
 
@@ -329,6 +330,53 @@ def total_persons(processed: Path, forsoeg: Sequence) -> dict[tuple[str, str], t
     return out
 
 
+def period_persons(processed: Path, forsoeg: Sequence, periode: str) -> pd.DataFrame:
+    """Distinct persons behind the figure points, in DuckDB over the outcome tables.
+
+    Rows ``(forsoeg, gruppe, noegle)`` with one count column ``n_<udfald>`` per panel outcome:
+    ``gruppe = 'behandlet'/'kontrol'`` with ``noegle`` = period number (trend lines), and
+    ``gruppe = 'e'`` with ``noegle`` = event time (period minus the municipality's start
+    period, treated municipalities; event-study points). Periods are quarters or half-years
+    (``year*4+q`` / ``year*2+h``) as in :func:`trial_panel`.
+    """
+    import duckdb
+
+    from evaluering.panels.sql import PANEL_OUTCOMES
+
+    def per(col: str) -> str:
+        if periode == "kvartal":
+            return f"({col})"
+        return f"((({col}) // 4) * 2 + (({col}) % 4) // 2)"
+
+    p = Path(processed)
+    frames = []
+    con = duckdb.connect()
+    try:
+        for f in forsoeg:
+            grp = ", ".join(f"'{g}'" for g in f.maalgruppe)
+            cnt = ", ".join(f"COUNT(DISTINCT CASE WHEN {a}.{o} IS NOT NULL THEN t.person_id END) AS n_{o}"
+                            for o, a in PANEL_OUTCOMES)
+            base = f"""FROM read_parquet('{p / "eksponering.parquet"}') x
+                JOIN read_parquet('{p / "tid_til_job.parquet"}') t ON t.spell_id = x.spell_id
+                JOIN read_parquet('{p / "ressourcer.parquet"}') r ON r.spell_id = x.spell_id
+                WHERE x.forsoeg_id = ? AND x.ydelsesgruppe IN ({grp}) AND x.start_dato <= ?
+                  AND x.rolle <> 'udelukket'"""
+            a = con.execute(f"SELECT x.rolle AS gruppe, {per('x.start_kvartal_nr')} AS noegle, {cnt} "
+                            f"{base} GROUP BY 1, 2", [f.id, f.slut]).df()
+            b = con.execute(f"SELECT 'e' AS gruppe, {per('x.start_kvartal_nr')} - "
+                            f"{per('x.kohorte_kvartal_nr')} AS noegle, {cnt} {base} "
+                            "AND x.rolle = 'behandlet' GROUP BY 1, 2", [f.id, f.slut]).df()
+            d = pd.concat([a, b], ignore_index=True)
+            d.insert(0, "forsoeg", f.id)
+            frames.append(d)
+    finally:
+        con.close()
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if len(out):
+        out["noegle"] = out["noegle"].astype("int64")
+    return out
+
+
 # --------------------------------------------------------------------------- main
 def run_analysis(processed_dir: str | Path, forsoeg: Sequence, options: AnalysisOptions | None = None,
                  progress=None) -> Analysis:
@@ -352,6 +400,7 @@ def run_analysis(processed_dir: str | Path, forsoeg: Sequence, options: Analysis
     overlevelse = pd.read_parquet(p / "overlevelse.parquet")
     persons = count_persons(p, forsoeg, opts.periode)
     totals = total_persons(p, forsoeg)
+    pp = period_persons(p, forsoeg, opts.periode)
     seconds: dict[str, float] = {"laes": time.perf_counter() - t0}
 
     rows: list[dict[str, Any]] = []
@@ -410,7 +459,7 @@ def run_analysis(processed_dir: str | Path, forsoeg: Sequence, options: Analysis
     rec_df["p_adj_method"] = opts.justering
     return Analysis(records=rec_df, results=MappingProxyType(results),
                     panels=MappingProxyType(panels), survival=MappingProxyType(surv),
-                    persons=persons, options=opts, seconds=MappingProxyType(seconds))
+                    persons=persons, period_persons=pp, options=opts, seconds=MappingProxyType(seconds))
 
 
 def _num(x) -> float | None:

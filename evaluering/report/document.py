@@ -144,18 +144,26 @@ def _main_outcome(f) -> str | None:
     return None
 
 
-def _trend_series(tp: pd.DataFrame, o: str) -> pd.DataFrame:
+def _period_start(nr: int, label: str) -> dt.date:
+    if "H" in label:
+        y, h = divmod(int(nr), 2)
+        return dt.date(y, 1 + 6 * h, 1)
+    y, q = divmod(int(nr), 4)
+    return dt.date(y, 1 + 3 * q, 1)
+
+
+def _trend_series(tp: pd.DataFrame, o: str, pp: pd.DataFrame) -> pd.DataFrame:
+    """Spell-weighted mean of ``o`` per period for trial and control municipalities, with the
+    distinct persons behind each point (``pp``: this trial's rows of period_persons)."""
     rows = []
     for gruppe, rolle in (("Forsøgskommuner", "behandlet"), ("Sammenligningskommuner", "kontrol")):
         s = tp[tp["rolle"] == rolle].groupby("periode_nr").agg(
-            s=(f"{o}_sum", "sum"), n=(f"{o}_n", "sum"), personer=(f"{o}_personer_min", "max"),
-            periode=("periode", "first"))
+            s=(f"{o}_sum", "sum"), n=(f"{o}_n", "sum"), periode=("periode", "first"))
+        n_pers = pp[pp["gruppe"] == rolle].set_index("noegle")[f"n_{o}"]
         for nr, r in s.iterrows():
-            y, h = divmod(int(nr), 2) if "H" in r["periode"] else divmod(int(nr), 4)
-            fra = dt.date(y, 1 + 6 * h, 1) if "H" in r["periode"] else dt.date(y, 1 + 3 * h, 1)
-            rows.append({"gruppe": gruppe, "periode_fra": fra,
+            rows.append({"gruppe": gruppe, "periode_fra": _period_start(nr, r["periode"]),
                          "vaerdi": r["s"] / r["n"] if r["n"] > 0 else np.nan,
-                         "personer": r["personer"]})
+                         "personer": int(n_pers.get(nr, 0))})
     return pd.DataFrame(rows)
 
 
@@ -173,7 +181,9 @@ def write_figures(tmp: Path, analysis: Analysis, forsoeg, rules: DisclosureRules
         pct = o in SHARE_OUTCOMES
         lab = UDFALD_NAVN.get(o, o)
         if o is not None:
-            ser = _trend_series(tp, o)
+            pp = analysis.period_persons
+            pp = pp[pp["forsoeg"] == f.id]
+            ser = _trend_series(tp, o, pp)
             fig = F.trend_figure(ser, f"{f.navn}: {lab}", lab + (" (pct.)" if pct else ""), starts, k,
                                  procent=pct)
             out[f"{f.id}-udvikling"] = {"paths": F.save(fig, fdir, f"{f.id}-udvikling"),
@@ -184,8 +194,7 @@ def write_figures(tmp: Path, analysis: Analysis, forsoeg, rules: DisclosureRules
             res = analysis.results.get((f.id, o))
             if res is not None and "event" in res.components:
                 ev = res.component("event")
-                tr = tp[tp["kohorte"] > 0].assign(e=lambda d: d["t"] - d["kohorte"])
-                pers = tr.groupby("e")[f"{o}_personer_min"].sum()
+                pers = pp[pp["gruppe"] == "e"].set_index("noegle")[f"n_{o}"]
                 ev["personer"] = ev["e"].map(pers).fillna(0).to_numpy()
                 fig = F.event_figure(ev, f"Effekt over tid: {lab}", "Effekt" + (" (pct.-point)" if pct else ""),
                                      k, procent=pct)
@@ -204,8 +213,7 @@ def write_figures(tmp: Path, analysis: Analysis, forsoeg, rules: DisclosureRules
                 s = tp[tp["kommune_kode"] == kode]
                 for r in s.itertuples():
                     n = getattr(r, f"{o}_n")
-                    y, h = divmod(int(r.periode_nr), 2) if "H" in r.periode else divmod(int(r.periode_nr), 4)
-                    fra = dt.date(y, 1 + 6 * h, 1) if "H" in r.periode else dt.date(y, 1 + 3 * h, 1)
+                    fra = _period_start(r.periode_nr, r.periode)
                     rows.append({"kommune": navn.get(kode, kode), "periode_fra": fra,
                                  "vaerdi": getattr(r, f"{o}_sum") / n if n > 0 else np.nan,
                                  "personer": getattr(r, f"{o}_personer_min"),
@@ -244,6 +252,11 @@ def write_figures(tmp: Path, analysis: Analysis, forsoeg, rules: DisclosureRules
             fq = first.year * 2 + (first.month - 1) // 6 if tp["periode"].iloc[0].find("H") >= 0 \
                 else first.year * 4 + (first.month - 1) // 3
             rows = []
+            pp_f = analysis.period_persons
+            pp_f = pp_f[pp_f["forsoeg"] == f.id]
+            pp_f = pp_f.assign(**{c: pp_f[c].fillna(0) for c in pp_f.columns if c.startswith("n_")})
+            rolle_of = {"Forsøg før": "behandlet", "Forsøg efter": "behandlet",
+                        "Sammenl. før": "kontrol", "Sammenl. efter": "kontrol"}
             for x in res_out:
                 for gruppe, sel in (("Forsøg før", (tp["rolle"] == "behandlet") & (tp["periode_nr"] < fq)),
                                     ("Forsøg efter", (tp["rolle"] == "behandlet") & (tp["periode_nr"] >= fq)),
@@ -253,7 +266,8 @@ def write_figures(tmp: Path, analysis: Analysis, forsoeg, rules: DisclosureRules
                     n = s[f"{x}_n"].sum()
                     rows.append({"udfald": UDFALD_NAVN[x], "gruppe": gruppe,
                                  "vaerdi": s[f"{x}_sum"].sum() / n if n > 0 else np.nan,
-                                 "personer": s.groupby("kommune_kode")[f"{x}_personer_min"].max().sum()})
+                                 "personer": int(pp_f[(pp_f["gruppe"] == rolle_of[gruppe]) & pp_f["noegle"].isin(
+                                     s["periode_nr"].unique())][f"n_{x}"].max() if len(s) else 0)})
             fig = F.resource_figure(pd.DataFrame(rows), "Ressourceforbrug pr. forløb", k)
             out[f"{f.id}-ressourcer"] = {
                 "paths": F.save(fig, fdir, f"{f.id}-ressourcer"),

@@ -40,7 +40,13 @@ def danish_axes(ax, decimaler: int = 1, procent: bool = False, y: bool = True, x
     from matplotlib.ticker import FuncFormatter
 
     def f(v, _pos):
-        return fmt.tal(100 * v if procent else v, decimaler)
+        # enough decimals to tell neighbouring ticks apart (0,55 and 0,6 not both "0,6")
+        locs = np.asarray(ax.yaxis.get_majorticklocs(), dtype=float)
+        step = float(np.min(np.diff(np.sort(locs)))) if len(locs) > 1 else 0.0
+        d = decimaler
+        if step > 0:
+            d = max(decimaler, int(np.ceil(-np.log10(step * (100 if procent else 1)) - 1e-9)))
+        return fmt.tal(100 * v if procent else v, min(max(d, 0), 4))
 
     if y:
         ax.yaxis.set_major_formatter(FuncFormatter(f))
@@ -90,6 +96,10 @@ def trend_figure(series: pd.DataFrame, title: str, ylabel: str, starts: list[dt.
             ax.axvline(pd.Timestamp(d), color="grey", ls="--", lw=0.8,
                        label="Forsøgsstart" if i == 0 else None)
         danish_axes(ax, decimaler, procent)
+        import matplotlib.dates as mdates
+
+        ax.xaxis.set_major_locator(mdates.YearLocator())
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
         ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8, frameon=False)
