@@ -28,8 +28,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-import numpy as np
-import pandas as pd
 
 from evaluering.errors import EvalueringError, InputError
 from evaluering.report.analysis import Analysis, AnalysisOptions, run_analysis

@@ -16,14 +16,11 @@ template can act as markup.
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 from dataclasses import dataclass, field
 from string import Template
 from typing import Any, Callable
 
 import numpy as np
-import pandas as pd
 
 from evaluering.report import format as fmt
 from evaluering.report.disclosure import DisclosureRules, check_printable
