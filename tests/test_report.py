@@ -102,7 +102,8 @@ def test_outputs_and_manifest(built):
     cfg, res = built
     out = res.out
     assert res.rebuilt
-    for name in ("rapport.pdf", "resultater.json", "manifest.json", "tabeller/sammenfatning.csv"):
+    for name in ("rapport.pdf", "resultater.json", "manifest.json", "tabeller/sammenfatning.csv",
+                 "tabeller/foelsomhed.csv"):
         assert (out / name).is_file(), name
     svgs = sorted((out / "figurer").glob("*.svg"))
     pngs = sorted((out / "figurer").glob("*.png"))
@@ -158,7 +159,8 @@ def test_records_schema(records, built):
     assert [(r["forsoeg"], r["udfald"]) for r in records] == [(f.id, o) for f in fs for o in f.udfald]
     for r in records:
         assert keys <= set(r)
-        assert r["verdict"] in ("bedre", "ingen påviselig forskel", "dårligere", "undertrykt")
+        assert r["verdict"] in ("bedre", "ingen påviselig forskel", "dårligere", "undertrykt",
+                                "ikke estimeret")
         if r["estimate"] is not None:
             assert r["ci_low"] <= r["estimate"] <= r["ci_high"]
             assert r["p"] <= r["p_adj"] <= 1
@@ -236,7 +238,7 @@ def test_seven_sections_per_trial(pdf_text, built):
         pos = [chapter.find(s) for s in SECTIONS]
         assert all(p >= 0 for p in pos), (f.id, dict(zip(SECTIONS, pos)))
         assert pos == sorted(pos), f.id
-    for title in ("Resumé", "Forord", "Metode", "Datakilder og definitioner", "Diskretionering",
+    for title in ("Resumé", "Forord", "Metode", "Følsomhedsanalyser", "Datakilder og definitioner", "Diskretionering",
                   "Kommuner efter kommunekode"):
         assert title in pdf_text
 

@@ -87,6 +87,7 @@ class AnalysisOptions:
     justering: str = "holm"           # "holm" or "bh"
     min_persons: int = 5
     max_uge: int = 52
+    foelsomhed: bool = True           # also estimate the alternative specifications
 
     def __post_init__(self) -> None:
         if self.periode not in ("halvaar", "kvartal"):
@@ -111,6 +112,7 @@ class Analysis:
     survival: Mapping[str, pd.DataFrame]       # forsoeg id -> survival cells of the trial
     persons: pd.DataFrame                      # distinct persons per trial × kommune × rolle
     period_persons: pd.DataFrame               # distinct persons behind figure points
+    sensitivity: pd.DataFrame                  # alternative specifications per trial × outcome
     options: AnalysisOptions
     seconds: Mapping[str, float] = field(default_factory=dict)
 
@@ -223,6 +225,34 @@ def _panel_effect(tp: pd.DataFrame, o: str, opts: AnalysisOptions) -> dict[str, 
     return {"result": res, "estimate": s["estimate"], "se": s["se"], "ci": ri.ci, "p": ri.p,
             "method": s["method"], "inference": f"randomization inference ({ri.method}, kommune)",
             "pretrend_p": res.info.get("pretest_p"), "ri": ri}
+
+
+def _sensitivity(tp: pd.DataFrame, tp_alt: pd.DataFrame, f, opts: AnalysisOptions) -> list[dict[str, Any]]:
+    """The panel outcomes under alternative specifications (analytic clustered CIs): the
+    other period length, and never-treated municipalities only as comparison group."""
+    from dataclasses import replace as _replace
+
+    alt_periode = "kvartal" if opts.periode == "halvaar" else "halvaar"
+    specs = [(f"periode={alt_periode}", tp_alt, opts),
+             ("kontrol=never" if opts.kontrol == "notyet" else "kontrol=notyet", tp,
+              _replace(opts, kontrol="never" if opts.kontrol == "notyet" else "notyet"))]
+    out = []
+    for o in f.udfald:
+        if o == "hazard_job":
+            continue
+        for name, panel, o_opts in specs:
+            rec = {"forsoeg": f.id, "udfald": o, "specifikation": name, "estimate": None,
+                   "ci_low": None, "ci_high": None}
+            d = panel[panel[f"{o}_n"] > 0]
+            try:
+                res = _cs(d, o, o_opts, bootstrap=False)
+                s = res.summary().iloc[0]
+                rec.update(estimate=_num(s["estimate"]), ci_low=_num(s["ci_low"]),
+                           ci_high=_num(s["ci_high"]))
+            except (EstimationError, ValueError) as exc:
+                rec["note"] = str(exc)
+            out.append(rec)
+    return out
 
 
 def trial_survival_cells(overlevelse: pd.DataFrame, forsoeg, max_uge: int = 52) -> pd.DataFrame:
@@ -407,6 +437,7 @@ def run_analysis(processed_dir: str | Path, forsoeg: Sequence, options: Analysis
     results: dict[tuple[str, str], Any] = {}
     panels: dict[str, pd.DataFrame] = {}
     surv: dict[str, pd.DataFrame] = {}
+    sens: list[dict[str, Any]] = []
     for f in forsoeg:
         t1 = time.perf_counter()
         tp = trial_panel(panel, f, opts.periode)
@@ -437,6 +468,9 @@ def run_analysis(processed_dir: str | Path, forsoeg: Sequence, options: Analysis
                        method=eff["method"], inference=eff["inference"],
                        pretrend_p=_num(eff["pretrend_p"]))
             rows.append(rec)
+        if opts.foelsomhed:
+            sens.extend(_sensitivity(tp, trial_panel(panel, f, "kvartal") if opts.periode == "halvaar"
+                                     else trial_panel(panel, f, "halvaar"), f, opts))
         seconds[f"forsoeg:{f.id}"] = time.perf_counter() - t1
     rec_df = pd.DataFrame(rows)
     rec_df["suppressed"] = (rec_df["n_persons_exposed"] > 0) & (rec_df["n_persons_exposed"] < opts.min_persons)
@@ -459,7 +493,8 @@ def run_analysis(processed_dir: str | Path, forsoeg: Sequence, options: Analysis
     rec_df["p_adj_method"] = opts.justering
     return Analysis(records=rec_df, results=MappingProxyType(results),
                     panels=MappingProxyType(panels), survival=MappingProxyType(surv),
-                    persons=persons, period_persons=pp, options=opts, seconds=MappingProxyType(seconds))
+                    persons=persons, period_persons=pp, sensitivity=pd.DataFrame(sens),
+                    options=opts, seconds=MappingProxyType(seconds))
 
 
 def _num(x) -> float | None:

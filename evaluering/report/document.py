@@ -115,6 +115,19 @@ def write_tables(tmp: Path, analysis: Analysis, forsoeg, rules: DisclosureRules)
     (tmp / "tabeller").mkdir(exist_ok=True)
     summ = pd.DataFrame(recs)[list(RECORD_KEYS) + ["enhed", "n_persons_exposed", "suppressed"]]
     write_text(tmp / "tabeller" / "sammenfatning.csv", summ.to_csv(index=False, float_format="%.10g"))
+    sens = analysis.sensitivity
+    if len(sens):
+        sup = analysis.records.set_index(["forsoeg", "udfald"])["suppressed"]
+        n_exp = analysis.records.set_index(["forsoeg", "udfald"])["n_persons_exposed"]
+        sens = sens.copy()
+        for i, r in sens.iterrows():
+            key = (r["forsoeg"], r["udfald"])
+            if bool(sup.get(key, False)):
+                sens.loc[i, ["estimate", "ci_low", "ci_high"]] = np.nan
+            else:
+                check_printable(r["estimate"], n_exp.get(key), rules, what=f"{key} sensitivity")
+        write_text(tmp / "tabeller" / "foelsomhed.csv", sens.to_csv(index=False, float_format="%.10g"))
+        files["foelsomhed"] = tmp / "tabeller" / "foelsomhed.csv"
     files["sammenfatning"] = tmp / "tabeller" / "sammenfatning.csv"
     for f in forsoeg:
         kt = kommune_table(analysis, f, rules)
@@ -437,6 +450,29 @@ def typst_source(analysis: Analysis, forsoeg, rules: DisclosureRules, texts: dic
             "sammenligningskommunerne og holder sit niveau også med få forsøgskommuner.")
     S.append(paragraphs(fill(texts["metode"], inferens=inferens, justering=just, inferens_note=note,
                              alpha=gate.fact(opts.alpha, "significance level", fmt.tal, decimaler=2))))
+    sens = analysis.sensitivity
+    if len(sens):
+        S.append(f"== {esc('Følsomhedsanalyser')}")
+        S.append(paragraphs("Tabellen viser hovedestimatet og de samme effekter med den anden "
+                            "periodelængde og med kun aldrig-behandlede kommuner som sammenligning "
+                            "(95 %-intervaller med klyngerobuste standardfejl)."))
+        recmap = {(r["forsoeg"], r["udfald"]): r for r in recs}
+        srows = []
+        for (fid, o), g in sens.groupby(["forsoeg", "udfald"], sort=False):
+            r = recmap[(fid, o)]
+            cells = [esc(fnavn[fid]), esc(UDFALD_NAVN.get(o, o)), esc(effect_text(gate, r, f"{fid}/{o}")[0])]
+            for sr in g.to_dict(orient="records"):
+                alt = dict(r, estimate=sr["estimate"], ci_low=sr["ci_low"], ci_high=sr["ci_high"])
+                e, ci = effect_text(gate, alt, f"{fid}/{o} {sr['specifikation']}")
+                cells.append(esc(f"{e} {ci}"))
+            srows.append(cells)
+        labels = [("Kvartaler" if "kvartal" in x else "Halvår" if "halvaar" in x else
+                   "Kun aldrig-behandlede" if "never" in x else "Også endnu ikke behandlede")
+                  for x in sens.groupby(["forsoeg", "udfald"], sort=False).get_group(
+                      tuple(sens.iloc[0][["forsoeg", "udfald"]]))["specifikation"]]
+        S.append("#figure(kind: table, caption: [" + esc("Følsomhedsanalyser") + "])[\n" +
+                 table(["Forsøg", "Udfald", "Hovedanalyse", *labels], srows,
+                       widths="(1.3fr, 1.3fr, auto, 1.4fr, 1.4fr)", align="left") + "\n]")
     S.append(f"= {esc('Datakilder og definitioner')}")
     S.append(paragraphs(fill(texts["datakilder"], n_uger=gate.fact(cfg.n_uger, "job definition weeks"))))
     S.append(f"= {esc('Diskretionering')}")
