@@ -176,6 +176,8 @@ def input_checksums(cfg: ReportConfig) -> dict[str, str]:
                 out[f"skabeloner/{f.name}"] = _sha256(f)
     for f in sorted(TEMPLATES.glob("*")):
         out[f"pakke-skabeloner/{f.name}"] = _sha256(f)
+    for f in sorted(Path(__file__).parent.glob("*.py")):     # the report code itself
+        out[f"pakke-kode/{f.name}"] = _sha256(f)
     return out
 
 
