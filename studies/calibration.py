@@ -281,8 +281,13 @@ _SURV_SEED = {"null": 3_000_000, "effect": 3_500_000}
 
 def survival_replication(scenario: str, rep: int, *, n: int = 30_000, n_kom: int = 98,
                          n_treated: int = 11, methods: Sequence[str] = ("cox", "discrete"),
-                         ) -> list[dict]:
-    """Cox DiD and discrete-time hazard DiD on one simulated spell data set."""
+                         bootstrap: int = 999) -> list[dict]:
+    """Cox DiD and discrete-time hazard DiD on one simulated spell data set.
+
+    ``methods``: ``cox`` / ``discrete`` (cluster-robust sandwich, normal CI) and ``cox-boot`` /
+    ``discrete-boot`` (the estimators' wild cluster score-bootstrap p-value of no effect,
+    ``bootstrap`` Rademacher draws; no interval).
+    """
     from evaluering.errors import EstimationError
     from evaluering.survival import (cox_did, discrete_hazard_did, simulate_spells,
                                      spells_to_cells)
@@ -301,7 +306,10 @@ def survival_replication(scenario: str, rep: int, *, n: int = 30_000, n_kom: int
         t0 = time.perf_counter()
         try:
             r = fn()
-            row = _row(method, r.estimate, r.se, r.p, r.ci, target)
+            if method.endswith("(score bootstrap)"):
+                row = _row(method, r.estimate, r.se, r.info["p_score_bootstrap"], None, target)
+            else:
+                row = _row(method, r.estimate, r.se, r.p, r.ci, target)
         except (EstimationError, ValueError, np.linalg.LinAlgError) as exc:
             row = _row(method, math.nan, math.nan, math.nan, None, target, error=str(exc)[:200])
         row.update(base, seconds=time.perf_counter() - t0)
@@ -317,6 +325,19 @@ def survival_replication(scenario: str, rep: int, *, n: int = 30_000, n_kom: int
                                        unit_effects="kommune_kode",
                                        time_effects="start_kvartal", cluster="kommune_kode")
         run("Discrete-time DiD (cloglog)", dh)
+    if "cox-boot" in methods:
+        run("Cox DiD (score bootstrap)",
+            lambda: cox_did(s, treated="eksp", post=None, strata="kommune_kode",
+                            time_effects="start_kvartal", cluster="kommune_kode",
+                            bootstrap=bootstrap, seed=seed))
+    if "discrete-boot" in methods:
+        def dhb():
+            cells = spells_to_cells(s, by=["kommune_kode", "start_kvartal", "eksp"])
+            return discrete_hazard_did(cells, treated="eksp", post=None,
+                                       unit_effects="kommune_kode",
+                                       time_effects="start_kvartal", cluster="kommune_kode",
+                                       bootstrap=bootstrap, seed=seed)
+        run("Discrete-time DiD (score bootstrap)", dhb)
     return rows
 
 
@@ -508,6 +529,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     v.add_argument("--reps", type=int, default=100)
     v.add_argument("--reps-effect", type=int, default=None)
     v.add_argument("--n", type=int, default=30_000)
+    v.add_argument("--methods", default="cox,discrete",
+                   help="comma list of cox, discrete, cox-boot, discrete-boot")
     v.add_argument("--workers", type=int, default=2)
     v.add_argument("--out", default=str(RESULTS / "survival_reps.csv"))
     r = sub.add_parser("report")
@@ -533,15 +556,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = Path(a.out)
         done = _tasks_done(out)
         R_eff = a.reps if a.reps_effect is None else a.reps_effect
-        tasks = [("survival", (scen, rep), dict(n=a.n))
+        methods = tuple(a.methods.split(","))
+        first = {"cox": "Cox DiD", "discrete": "Discrete-time DiD (cloglog)",
+                 "cox-boot": "Cox DiD (score bootstrap)",
+                 "discrete-boot": "Discrete-time DiD (score bootstrap)"}[methods[0]]
+        tasks = [("survival", (scen, rep), dict(n=a.n, methods=methods))
                  for rep in range(max(a.reps, R_eff)) for scen, R in (("null", a.reps),
                                                                       ("effect", R_eff))
-                 if rep < R and ("survival", scen, rep, "Cox DiD") not in done]
+                 if rep < R and ("survival", scen, rep, first) not in done]
         log(f"survival: {len(tasks)} replications to run -> {out}")
         run_tasks(tasks, out, a.workers, log)
     elif a.cmd == "report":
-        files = sorted(RESULTS.glob("panel_reps*.csv")) + [RESULTS / "sdid_reps.csv",
-                                                            RESULTS / "survival_reps.csv"]
+        files = (sorted(RESULTS.glob("panel_reps*.csv")) + [RESULTS / "sdid_reps.csv"]
+                 + sorted(RESULTS.glob("survival*_reps.csv")))
         frames = [read_reps(f) for f in files if f.exists()]
         reps = pd.concat(frames, ignore_index=True).drop_duplicates(
             ["design", "scenario", "rep", "method"], keep="first")

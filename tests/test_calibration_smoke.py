@@ -105,3 +105,13 @@ def test_summarise_counts_by_hand():
     assert s["bias"] == pytest.approx(0.4)
     md = cal.markdown_tables(cal.summarise(reps))
     assert "| X | 4 | 50.0 (25.0) | 75.0 (21.7) |" in md
+
+
+def test_survival_score_bootstrap_rows():
+    rows = cal.survival_replication("null", 0, n=3000, n_kom=20, n_treated=4,
+                                    methods=("cox-boot", "discrete-boot"), bootstrap=99)
+    df = pd.DataFrame(rows).set_index("method")
+    assert list(df.index) == ["Cox DiD (score bootstrap)", "Discrete-time DiD (score bootstrap)"]
+    assert (df["error"] == "").all()
+    assert df["p"].between(0, 1).all() and df["ci_low"].isna().all()
+    assert (df["target"] == 0).all()
