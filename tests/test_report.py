@@ -44,7 +44,7 @@ def built(sim):
     """The full report from the raw registers (ingest + outcomes + analysis + PDF)."""
     root, raw = sim
     cfg = ReportConfig(data=raw, forsoeg=raw / "forsoeg.toml", out=root / "reports" / "fuld",
-                       behandlet=root / "behandlet", analyse=AnalysisOptions(n_boot=499))
+                       behandlet=root / "behandlet", analyse=AnalysisOptions())  # defaults: RI
     res = build_report(cfg)
     return cfg, res
 
@@ -94,7 +94,8 @@ def small_cfg(built, sim):
     cfg, _ = built
     cat = _small_catalogue(root / "lille.toml")
     return ReportConfig(data=root / "behandlet" / "behandlet", forsoeg=cat,
-                        out=root / "reports" / "lille", analyse=AnalysisOptions(n_boot=199))
+                        out=root / "reports" / "lille",
+                       analyse=AnalysisOptions(inferens="bootstrap", n_boot=199))  # fast path
 
 
 # --------------------------------------------------------------------------- outputs
@@ -168,14 +169,16 @@ def test_records_schema(records, built):
         # treated municipalities with spells in the target group (tiny ones may have none)
         assert 0 < r["n_municipalities_treated"] <= len(next(f for f in fs if f.id == r["forsoeg"]).kommuner)
         assert r["n_municipalities_control"] > 50
-    # Holm over the whole declared family, recomputed independently
-    p = np.array([r["p"] for r in records], float)
-    order = np.argsort(p)
-    m = len(p)
-    holm = np.maximum.accumulate(np.minimum(1, (m - np.arange(m)) * p[order]))
-    expect = np.empty(m)
-    expect[order] = holm
-    np.testing.assert_allclose([r["p_adj"] for r in records], expect, rtol=1e-12)
+    # Holm within each trial's declared family (the default), recomputed independently
+    for f in fs:
+        rs = [r for r in records if r["forsoeg"] == f.id]
+        p = np.array([r["p"] for r in rs], float)
+        order = np.argsort(p)
+        m = len(p)
+        holm = np.maximum.accumulate(np.minimum(1, (m - np.arange(m)) * p[order]))
+        expect = np.empty(m)
+        expect[order] = holm
+        np.testing.assert_allclose([r["p_adj"] for r in rs], expect, rtol=1e-12)
 
 
 def test_records_follow_the_estimators(built, records):
@@ -192,8 +195,9 @@ def test_records_follow_the_estimators(built, records):
     d = tp[tp["andel_fysiske_samtaler_n"] > 0]
     r = callaway_santanna(d, "andel_fysiske_samtaler", None, "t", "kohorte",
                           weights="andel_fysiske_samtaler_n", cluster="kommune_kode", panel=False,
-                          control="notyet", bootstrap=True, n_boot=499, seed=2017)
+                          control="notyet")
     rec = next(x for x in records if x["forsoeg"] == f.id and x["udfald"] == "andel_fysiske_samtaler")
+    assert rec["inference"].startswith("randomization inference")
     assert rec["estimate"] == pytest.approx(r.estimate, rel=1e-12)
     assert rec["se"] == pytest.approx(r.se, rel=1e-12)
 
@@ -428,7 +432,9 @@ def test_verdicts_against_planted_truth(records, truth):
         t = truth[f]["effekt_fuld_opfoelgning"][o] / (100 if o in SHARES else 1)
         assert r["ci_low"] <= t <= r["ci_high"], (f, o, r, t)
         assert r["verdict"] != "dårligere"
-    assert rec[("samtaler-oevrige", "andel_fysiske_samtaler")]["verdict"] == "bedre"
+    # with randomization inference over 98 municipalities (11 treated) the small simulation has
+    # little power; at least one of the clear planted effects must still be detected
+    assert any(rec[k]["verdict"] == "bedre" for k in clear), [rec[k] for k in clear]
 
 
 # --------------------------------------------------------------------------- scheduling
