@@ -80,3 +80,16 @@ def test_cli_version_and_bad_usage_exit_codes():
     assert ok.returncode == 0 and ok.stdout.strip()
     bad = subprocess.run([sys.executable, "-m", "evaluering", "no-such-command"], capture_output=True, text=True)
     assert bad.returncode == 2
+
+
+def test_atomic_outputs_follow_the_umask(tmp_path):
+    import os
+    old = os.umask(0o022)
+    try:
+        _atomic.write_text(tmp_path / "a.txt", "x")
+        with _atomic.atomic_dir(tmp_path / "d") as d:
+            (d / "b.txt").write_text("y")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755
