@@ -56,6 +56,7 @@ class ReportConfig:
     behandlet: Path | None = None           # keep the processed tables here (default: temp)
     n_uger: int = 4                         # weeks without benefit that define a job
     min_persons: int = 5                    # disclosure threshold k (>= 3)
+    casestudie_auk01: bool = True           # appendix: the AUK01 case study on public data
     analyse: AnalysisOptions = field(default_factory=AnalysisOptions)
 
     def canonical(self) -> dict[str, Any]:
@@ -109,7 +110,7 @@ def load_config(path: str | os.PathLike) -> ReportConfig:
     navn = str(r.get("navn", "rapport"))
     out = p("out") or base / "reports" / navn
     known = {"navn", "data", "forsoeg", "koder", "out", "skabeloner", "behandlet", "n_uger",
-             "min_personer"}
+             "min_personer", "casestudie_auk01"}
     unknown = sorted(set(r) - known - {"analyse"})
     if unknown:
         raise InputError(f"unknown key(s) in [rapport]: {', '.join(unknown)}", file=str(path))
@@ -122,9 +123,13 @@ def load_config(path: str | os.PathLike) -> ReportConfig:
     if k < 3:
         raise InputError("min_personer must be at least 3", file=str(path))
     analyse = AnalysisOptions(**{**asdict(analyse), "min_persons": k})
+    case = r.get("casestudie_auk01", True)
+    if not isinstance(case, bool):
+        raise InputError("casestudie_auk01 must be true or false", file=str(path))
     return ReportConfig(data=p("data", True), forsoeg=p("forsoeg", True), out=out, navn=navn,
                         koder=p("koder"), skabeloner=p("skabeloner"), behandlet=p("behandlet"),
-                        n_uger=int(r.get("n_uger", 4)), min_persons=k, analyse=analyse)
+                        n_uger=int(r.get("n_uger", 4)), min_persons=k,
+                        casestudie_auk01=case, analyse=analyse)
 
 
 # --------------------------------------------------------------------------- lock + hash
@@ -178,6 +183,12 @@ def input_checksums(cfg: ReportConfig) -> dict[str, str]:
         out[f"pakke-skabeloner/{f.name}"] = _sha256(f)
     for f in sorted(Path(__file__).parent.glob("*.py")):     # the report code itself
         out[f"pakke-kode/{f.name}"] = _sha256(f)
+    if cfg.casestudie_auk01:                                  # the AUK01 appendix: data + code
+        from evaluering.casestudy import auk01 as _auk01
+        from evaluering.report.casestudie import auk01_file
+
+        out["casestudie/auk01"] = _sha256(auk01_file())
+        out["pakke-kode/casestudy/auk01.py"] = _sha256(Path(_auk01.__file__))
     return out
 
 
@@ -312,6 +323,7 @@ def build_report(config: ReportConfig, *, force: bool = False, progress=None) ->
                         "versions": package_versions(), "git_commit": git_commit(),
                         "timings_s": {k: round(v, 3) for k, v in timings.items()},
                         "disclosure": files.pop("_disclosure"),
+                        "casestudie_auk01": files.pop("_casestudie"),
                         "files": sorted(str(p.relative_to(tmp)) for p in files.values()),
                     }
                     from evaluering._atomic import write_json
@@ -354,8 +366,18 @@ def write_outputs(tmp: Path, cfg: ReportConfig, forsoeg, analysis: Analysis, pro
     timings["figurer"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     say("typst-kilde")
+    case = None
+    if cfg.casestudie_auk01:
+        from evaluering.report.casestudie import chapter_for_report
+
+        t1 = time.perf_counter()
+        say("casestudie AUK01")
+        case = chapter_for_report(tmp / "figurer", rules)
+        files.update({f"fig:{k}:{e}": p for k, v in case["figs"].items()
+                      for e, p in v["paths"].items()})
+        timings["casestudie_auk01"] = time.perf_counter() - t1
     texts = document.load_texts(cfg.skabeloner)
-    src, gate = document.typst_source(analysis, forsoeg, rules, texts, figs, cfg)
+    src, gate = document.typst_source(analysis, forsoeg, rules, texts, figs, cfg, casestudie=case)
     from evaluering._atomic import write_bytes, write_text
 
     write_text(tmp / "rapport.typ", src)
@@ -371,6 +393,7 @@ def write_outputs(tmp: Path, cfg: ReportConfig, forsoeg, analysis: Analysis, pro
         "ikke_personbaserede_tal": gate.facts,
         **document.LAST_SUPPRESSION,
     }
+    files["_casestudie"] = case["manifest"] if case is not None else {"medtaget": False}
     return files
 
 

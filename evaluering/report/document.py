@@ -304,7 +304,10 @@ def _verdict_word(v: str) -> str:
 
 
 def typst_source(analysis: Analysis, forsoeg, rules: DisclosureRules, texts: dict[str, str],
-                 figs: dict[str, Any], cfg) -> tuple[str, Gate]:
+                 figs: dict[str, Any], cfg, casestudie: dict[str, Any] | None = None
+                 ) -> tuple[str, Gate]:
+    """The report's Typst source and the Gate that printed its numbers; ``casestudie`` (from
+    :func:`evaluering.report.casestudie.chapter_for_report`) adds the AUK01 appendix."""
     gate = Gate(rules)
     navn = _kommune_navn()
     opts = analysis.options
@@ -489,4 +492,8 @@ def typst_source(analysis: Analysis, forsoeg, rules: DisclosureRules, texts: dic
         rolle = ("forsøg: " + ", ".join(tr)) if tr else ("udelukket fra sammenligning" if ex else "sammenligning")
         roles.append([esc(r.kode), esc(r.navn), esc(r.region), esc(rolle)])
     S.append(table(["Kode", "Kommune", "Region", "Rolle"], roles, widths="(auto, 1fr, 1fr, 1.4fr)"))
+    if casestudie is not None:
+        from evaluering.report.casestudie import typst_chapter
+
+        S.extend(typst_chapter(casestudie, gate))
     return "\n\n".join(S) + "\n", gate

@@ -68,6 +68,31 @@ class Gate:
             return fmt.MANGLER
         return fmt.interval(lo, hi, decimaler, skala)
 
+    def cell(self, text: str, n_persons, *, mark: str, what: str = "a table cell") -> str:
+        """A cell that arrives already formatted (e.g. from the AUK01 case-study chapter).
+
+        ``n_persons`` is the smallest number of persons behind the cell, or ``None`` for a
+        model estimate or a label (counted as a non-person number if it contains a digit).
+        A cell equal to ``mark`` was suppressed upstream and is counted as suppressed; any
+        other cell on 1..k−1 persons raises :class:`~evaluering.errors.DisclosureError`.
+        """
+        text = str(text)
+        if text == mark:
+            self.suppressed += 1
+            return text
+        if n_persons is None or (isinstance(n_persons, float) and np.isnan(n_persons)):
+            if any(ch.isdigit() for ch in text):
+                self.facts += 1
+                self.log.append(f"{what}: model estimate or label (no person count)")
+            return text
+        if self.rules.is_small(n_persons):
+            from evaluering.errors import DisclosureError
+
+            raise DisclosureError(f"{what} is built on {int(n_persons)} persons "
+                                  f"(< {self.rules.min_persons}); it must be suppressed")
+        self.printed += 1
+        return text
+
     def fact(self, value, why: str, formatter: Callable[..., str] = fmt.heltal, **kw) -> str:
         """A number that is not a statistic on persons (dates, counts of municipalities)."""
         self.facts += 1
