@@ -470,7 +470,10 @@ def markdown_tables(summary: pd.DataFrame) -> str:
                      "coverage of the target (MC se) | median CI width (effect) | "
                      "bias (effect) |")
         parts.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for method in dict.fromkeys(g["method"]):
+        order = [*PANEL_METHODS, "SDID-placebo", "Cox DiD", "Discrete-time DiD (cloglog)",
+                 "Cox DiD (score bootstrap)", "Discrete-time DiD (score bootstrap)"]
+        present = list(dict.fromkeys(g["method"]))
+        for method in sorted(present, key=lambda m: order.index(m) if m in order else 99):
             a = g[(g.method == method) & (g.scenario == "null")]
             b = g[(g.method == method) & (g.scenario == "effect")]
             a = a.iloc[0] if len(a) else None
