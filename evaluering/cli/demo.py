@@ -1,7 +1,14 @@
-"""``evaluering demo``: everything end to end on a fresh small simulation."""
+"""``evaluering demo``: the whole job end to end on a fresh simulation.
+
+simulate (built-in registers for the 98 municipalities with planted trial effects) → ingest
+(validation, quarantine, manifest) → outcomes and panels → the evaluation report (analysis of
+every trial × outcome, Danish PDF, resultater.json, tables, figures, manifest). It ends by
+printing the verdict table next to the planted truth and where every output is.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -19,68 +26,48 @@ def register(app: typer.Typer) -> None:
         name: str = typer.Option("demo", help="Name of the simulated data set and report."),
     ) -> None:
         """Simulate registers, ingest them, build outcomes and panels, and write the report."""
+        from evaluering.ingest import ingest
+        from evaluering.outcomes import build_outcomes
+        from evaluering.report import build_report_from_cli
         from evaluering.simulate import simulate
 
         t0 = time.perf_counter()
         raw = workdir / "data" / "raw" / name
         processed = workdir / "data" / "processed" / name
-        info(f"1/5 simulate ({scale}, seed {seed}) → {raw}")
+        info(f"1/4 simulate ({scale}, seed {seed}) → {raw}")
         simulate(raw, scale=scale, seed=seed)
 
-        from evaluering.ingest import ingest
-
-        info(f"2/5 ingest → {processed}")
+        info(f"2/4 ingest → {processed}")
         res = ingest(raw, processed)
-        outputs = {"raw registers": raw, "processed tables": processed,
-                   "manifest": processed / "manifest.json"}
         for reg, m in sorted(res.manifest["registers"].items()):
             info(f"    {reg}: read {m['rows_read']:,}, accepted {m['rows_accepted']:,}, "
                  f"quarantined {m['rows_quarantined']:,}")
 
-        from evaluering.outcomes import build_outcomes
-
-        info("3/5 outcomes and panels")
+        info("3/4 outcomes and panels")
         build_outcomes(processed, forsoeg=raw / "forsoeg.toml")
-        outputs["outcomes and panels"] = processed
 
-        info("4/5 headline estimates (Callaway–Sant'Anna per trial, quarterly municipality panel)")
-        for line in _headline_estimates(processed, raw / "forsoeg.toml"):
+        info("4/4 report (randomization inference over municipalities: a few minutes)")
+        rep = build_report_from_cli(processed, raw / "forsoeg.toml", out=workdir / "reports" / name,
+                                    navn=name)
+        for line in _verdict_lines(Path(rep.resultater), raw / "sandhed.json"):
             echo(line)
-
-        try:
-            from evaluering.report import build_report_from_cli
-        except ImportError:
-            build_report_from_cli = None
-        if build_report_from_cli is not None:
-            info("5/5 report")
-            rep = build_report_from_cli(raw, raw / "forsoeg.toml", out=workdir / "reports" / name)
-            outputs["report"] = rep
-        echo(f"demo finished in {time.perf_counter() - t0:.1f} s. Outputs:")
-        for label, path in outputs.items():
+        echo(f"demo finished in {time.perf_counter() - t0:.0f} s. Outputs:")
+        for label, path in (("raw registers (+ sandhed.json)", raw), ("processed tables", processed),
+                            ("ingest manifest", processed / "manifest.json"),
+                            ("report", rep.pdf), ("results", rep.resultater),
+                            ("report manifest", rep.manifest)):
             echo(f"  {label}: {path}")
 
 
-def _headline_estimates(processed: Path, forsoeg_path: Path) -> list[str]:
-    """One line per trial × outcome: CS simple ATT with its 95 % CI (analytic, clustered)."""
-    import pandas as pd
-
-    from evaluering.errors import EstimationError
-    from evaluering.estimators.cs import callaway_santanna
-    from evaluering.panels.trial import forsoeg_panel
-    from evaluering.reference.catalogue import load_forsoeg
-
-    panel = pd.read_parquet(processed / "panel_kvartal.parquet")
-    lines = []
-    for f in load_forsoeg(forsoeg_path):
-        p = forsoeg_panel(panel, f, "kvartal", drop_excluded=True)
-        for outcome in ("samtaler_pr_forloeb", "andel_fysiske_samtaler", "job_26_uger"):
-            d = p[["kommune_kode", "t", "kohorte", outcome]].dropna()
-            try:
-                r = callaway_santanna(d, outcome, "kommune_kode", "t", "kohorte",
-                                      control="notyet", cluster="kommune_kode")
-            except EstimationError as exc:
-                lines.append(f"  {f.id:32s} {outcome:24s} not estimable: {exc}")
-                continue
-            lines.append(f"  {f.id:32s} {outcome:24s} ATT {r.estimate:+.3f} "
-                         f"[{r.ci[0]:+.3f}, {r.ci[1]:+.3f}]")
+def _verdict_lines(resultater: Path, sandhed: Path) -> list[str]:
+    """The report's verdicts beside the planted truth (the simulation's sandhed.json)."""
+    records = json.loads(resultater.read_text(encoding="utf-8"))
+    truth = json.loads(sandhed.read_text(encoding="utf-8")).get("forsoeg", {})
+    lines = [f"  {'trial':28s} {'outcome':26s} {'estimate':>10s} {'planted':>9s}  verdict"]
+    for r in records:
+        t = truth.get(r["forsoeg"], {}).get("effekt_fuld_opfoelgning", {}).get(r["udfald"])
+        est = "suppressed" if r["estimate"] is None else f"{r['estimate']:.3g}"
+        lines.append(f"  {r['forsoeg']:28s} {r['udfald']:26s} {est:>10s} "
+                     f"{'' if t is None else f'{t:.3g}':>9s}  {r['verdict']}")
+    lines.append("  (planted shares are in percentage points; estimates of shares are fractions)")
     return lines
