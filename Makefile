@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test setup bench clean
+.PHONY: demo test setup bench bench-env clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version.split()[0]'
@@ -24,8 +24,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY) -m pytest -n 2 --dist loadgroup
 
-bench: $(STAMP)
-	$(PY) benchmarks/run_all.py
+# Benchmarks against the peer libraries: these live only in .venv-bench, never in .venv.
+bench-env: $(STAMP)
+	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install --quiet -e . pyfixest linearmodels csdid differences wildboottest diff-diff lifelines
+
+bench: bench-env
+	for s in benchmarks/bench_*.py; do echo "== $$s"; .venv-bench/bin/python $$s || exit 1; done
+	$(PY) benchmarks/collect_results.py
 
 clean:
 	rm -rf $(VENV) data/processed/* reports/* .pytest_cache
