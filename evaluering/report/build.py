@@ -364,8 +364,6 @@ def write_outputs(tmp: Path, cfg: ReportConfig, forsoeg, analysis: Analysis, pro
     figs = document.write_figures(tmp, analysis, forsoeg, rules)
     files.update({f"fig:{k}:{e}": p for k, v in figs.items() for e, p in v["paths"].items()})
     timings["figurer"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    say("typst-kilde")
     case = None
     if cfg.casestudie_auk01:
         from evaluering.report.casestudie import chapter_for_report
@@ -376,6 +374,8 @@ def write_outputs(tmp: Path, cfg: ReportConfig, forsoeg, analysis: Analysis, pro
         files.update({f"fig:{k}:{e}": p for k, v in case["figs"].items()
                       for e, p in v["paths"].items()})
         timings["casestudie_auk01"] = time.perf_counter() - t1
+    t0 = time.perf_counter()
+    say("typst-kilde")
     texts = document.load_texts(cfg.skabeloner)
     src, gate = document.typst_source(analysis, forsoeg, rules, texts, figs, cfg, casestudie=case)
     from evaluering._atomic import write_bytes, write_text
