@@ -93,11 +93,15 @@ class Design:
     label: str
     cohorts: dict
     n_periods: int
-    first_quarter: tuple[int, int]  # (year, quarter) of period 1
+    first_quarter: tuple[int, int]  # (year, quarter) of period 1; (year, month) if monthly
+    monthly: bool = False
 
     def quarter(self, period: int) -> str:
+        """Calendar label of a period index (1 = first period): ``2017Q3`` or ``2017-07``."""
         y, q = self.first_quarter
         k = (q - 1) + period - 1
+        if self.monthly:
+            return f"{y + k // 12}-{k % 12 + 1:02d}"
         return f"{y + k // 4}Q{k % 4 + 1}"
 
 
@@ -106,10 +110,15 @@ DESIGNS = {
                    24, (2014, 1)),
     "k4": Design("k4", "4 of 98 treated (free municipalities, one cohort)", K4_COHORT, 24,
                  (2020, 1)),
+    # the North Jutland design on a monthly panel 2014-01..2019-12: rounds start 2017-07,
+    # 2018-01, 2018-07 (months 43, 49, 55)
+    "nj11m": Design("nj11m", "11 of 98 treated (North Jutland, staggered), monthly panel",
+                    {43 + 6 * i: units for i, units in enumerate(NJ11_ROUNDS.values())}, 72,
+                    (2014, 1), monthly=True),
 }
 SCENARIOS = {"null": 0.0, "effect": 0.25}
 PANEL_METHODS = ("CR1", "WCR-rademacher", "WCR-webb", "RI", "RI-t")
-_DESIGN_SEED = {"nj11": 1_000_000, "k4": 2_000_000}
+_DESIGN_SEED = {"nj11": 1_000_000, "k4": 2_000_000, "nj11m": 4_000_000}
 _SCEN_SEED = {"null": 0, "effect": 500_000}
 
 

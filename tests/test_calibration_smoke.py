@@ -115,3 +115,15 @@ def test_survival_score_bootstrap_rows():
     assert (df["error"] == "").all()
     assert df["p"].between(0, 1).all() and df["ci_low"].isna().all()
     assert (df["target"] == 0).all()
+
+
+def test_monthly_design_calendar_and_fast_twfe():
+    d = cal.DESIGNS["nj11m"]
+    assert [d.quarter(g) for g in sorted(d.cohorts)] == ["2017-07", "2018-01", "2018-07"]
+    assert d.quarter(72) == "2019-12"
+    sp, data = cal.simulate_design(d, "null", 3)
+    ref = twfe(data, "y", "kommune_kode", "periode", "behandlet", weights="vaegt")
+    b, se = cal.FastTwfe(data).fit(data["y"].to_numpy().reshape(98, 72),
+                                   data["kohorte"].to_numpy().reshape(98, 72)[:, 0])
+    assert b == pytest.approx(ref.estimate, rel=1e-10, abs=1e-12)
+    assert se == pytest.approx(ref.se, rel=1e-10)
