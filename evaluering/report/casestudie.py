@@ -93,6 +93,12 @@ def chapter_for_report(fdir: Path, rules: DisclosureRules) -> dict[str, Any]:
                 if spec["id"] == "auk01_sdid":
                     ax.set_xlabel("kvartal (1 = 2014K1; 15 = 2017K3, forsøgsstart)")
                     ax.set_ylabel("log(antal)")
+                if spec["id"] == "auk01_rambachan_roth":
+                    from matplotlib.ticker import FuncFormatter
+
+                    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: fmt.tal(v, 3)))
+                    ax.set_xlabel("M (log-point pr. kvartal²)")
+                    ax.set_ylabel("effekt på log(antal), gns. efter start")
                 fig.tight_layout()
             except Exception:
                 plt.close(fig)
@@ -107,7 +113,8 @@ def chapter_for_report(fdir: Path, rules: DisclosureRules) -> dict[str, Any]:
 
 
 _LEGEND = (("treated", "netværket"), ("weighted controls", "vægtede kontroller"),
-           ("cohort", "kohorte"))
+           ("cohort", "kohorte"), ("robust (smoothness)", "robust (glathed)"),
+           ("original", "antager parallelle trends"))
 
 
 def _danish(ax, F) -> None:
