@@ -48,12 +48,21 @@ start-quarter effects, Lin–Wei SEs clustered by municipality) and
 :func:`evaluering.survival.discrete_hazard_did` (cloglog on municipality × start quarter ×
 week cells, municipality and start-quarter effects, clustered). Target: log HR.
 
-Usage (the full study; results are appended per replication, so a run can be resumed)::
+Usage (results are appended per replication, so a run can be resumed or split). The study
+in docs/calibration.md was run as::
 
-    nice -n 10 .venv/bin/python studies/calibration.py panel --reps-null 1000 --reps-effect 300
-    nice -n 10 .venv/bin/python studies/calibration.py sdid --reps 100
-    nice -n 10 .venv/bin/python studies/calibration.py survival --reps 100
-    .venv/bin/python studies/calibration.py report      # writes docs/calibration.md
+    R=studies/results; P="nice -n 10 .venv/bin/python studies/calibration.py"
+    $P panel --reps-null 500 --reps-effect 400 --designs nj11,k4
+    $P panel --designs nj11 --reps-null 1000 --reps-effect 0 --rep-start 500 --workers 1 \
+        --out $R/panel_reps_nj11b.csv
+    $P panel --designs k4 --reps-null 1000 --reps-effect 0 --rep-start 500 \
+        --out $R/panel_reps_k4b.csv
+    $P panel --designs nj11m --reps-null 1000 --reps-effect 200 --out $R/panel_reps_nj11m.csv
+    $P sdid --reps 100 --reps-effect 60 --workers 1
+    $P survival --reps 300 --workers 1
+    $P survival --reps 300 --reps-effect 0 --methods cox-boot,discrete-boot --workers 1 \
+        --out $R/survival_boot_reps.csv
+    .venv/bin/python studies/calibration.py report      # tables into docs/calibration.md
 
 Everything here is simulated; nothing describes real persons or municipalities' outcomes.
 """
