@@ -200,21 +200,24 @@ def test_forsoeg_panel_marks_design_and_sums_target_groups(built):
     assert "udelukket" not in set(forsoeg_panel(p, TRIAL, drop_excluded=True)["rolle"])
 
 
-def test_km_and_rmst_helpers_equal_lifelines(built):
+def test_survival_table_km_and_rmst_equal_lifelines(built):
+    """The survival layer's KM/RMST on this layer's survival table equal lifelines on persons."""
     from lifelines.utils import restricted_mean_survival_time
 
-    from evaluering.panels import kaplan_meier, rmst
+    from evaluering.survival.km import kaplan_meier_cells
 
     _, out, _, _ = built
     t = out["tid_til_job"].dropna(subset=["varighed_uger"])
     surv = out["overlevelse"]
     kmf = KaplanMeierFitter().fit(t["varighed_uger"], event_observed=t["status"] == "job")
-    km = kaplan_meier(surv).set_index("uge")["overlevelse"]
+    curves = kaplan_meier_cells(surv)
+    km = curves.summary().set_index("time")["estimate"]
     theirs = kmf.survival_function_.iloc[:, 0]
     common = theirs.index[theirs.index.isin(km.index)]
     np.testing.assert_allclose(km.loc[common].to_numpy(), theirs.loc[common].to_numpy(), rtol=1e-12)
-    assert rmst(surv, 52)["rmst"] == pytest.approx(restricted_mean_survival_time(kmf, t=52), rel=1e-9)
-    by = rmst(surv, 26, by=["kommune_kode"])
+    assert curves.rmst(52)["rmst"].iloc[0] == pytest.approx(
+        restricted_mean_survival_time(kmf, t=52), rel=1e-9)
+    by = kaplan_meier_cells(surv, by=["kommune_kode"]).rmst(26).set_index("kommune_kode")["rmst"]
     sub = t[t["kommune_kode"] == "860"]
     k2 = KaplanMeierFitter().fit(sub["varighed_uger"], event_observed=sub["status"] == "job")
     assert by.loc["860"] == pytest.approx(restricted_mean_survival_time(k2, t=26), rel=1e-9)

@@ -3,9 +3,10 @@
 The panels themselves are built in SQL by :func:`evaluering.outcomes.build_outcomes`
 (:mod:`evaluering.panels.sql`); this package adds the per-trial helper
 :func:`forsoeg_panel` that turns a panel into the layout the DiD estimators read.
+Kaplan–Meier and RMST over the survival table: :mod:`evaluering.survival.km`
+(``kaplan_meier_cells``).
 """
 
-from evaluering.panels.km import kaplan_meier, rmst
 from evaluering.panels.trial import additive_columns, forsoeg_panel
 
-__all__ = ["additive_columns", "forsoeg_panel", "kaplan_meier", "rmst"]
+__all__ = ["additive_columns", "forsoeg_panel"]
