@@ -39,6 +39,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from evaluering.inference._invert import bisect_boundary
 from evaluering.errors import EstimationError
 
 __all__ = ["RIResult", "randomization_inference", "count_assignments"]
@@ -385,13 +386,4 @@ def _ci_side(p_tau: Callable[[float], float], est: float, sign: int, scale: floa
         step *= 2.0
     if outer is None:
         return sign * math.inf
-    tol = 1e-6 * scale
-    for _ in range(100):
-        if abs(outer - inner) <= tol:
-            break
-        mid = 0.5 * (inner + outer)
-        if p_tau(mid) < alpha:
-            outer = mid
-        else:
-            inner = mid
-    return 0.5 * (inner + outer)
+    return bisect_boundary(p_tau, inner, outer, alpha, 1e-6 * scale, 100)

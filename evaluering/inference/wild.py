@@ -70,6 +70,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from evaluering.inference._invert import bisect_boundary
 from evaluering.errors import EstimationError
 from evaluering.estimators._fe import count_fe_dof, demean, factorize
 
@@ -589,16 +590,7 @@ def _invert(eng: _Engine, alpha: float, p_type: str, impose_null: bool) -> tuple
         i = acc[-1] if acc else 0
         inner, outer = float(grid[i]), float(grid[i + 1])
         # 3) bisection on the jump of the step function p(r)
-        tol = 1e-10 * max(se, abs(est), 1e-300)
-        for _ in range(200):
-            if abs(outer - inner) <= tol:
-                break
-            mid = 0.5 * (inner + outer)
-            if p_at(mid) < alpha:
-                outer = mid
-            else:
-                inner = mid
-        return 0.5 * (inner + outer)
+        return bisect_boundary(p_at, inner, outer, alpha, 1e-10 * max(se, abs(est), 1e-300), 200)
 
     return (side(-1), side(+1))
 

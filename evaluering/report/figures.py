@@ -70,6 +70,14 @@ def save(fig, folder: Path, name: str) -> dict[str, Path]:
     return out
 
 
+def _finish(fig, ax, title: str) -> None:
+    """The common end of every line figure: title, legend, grid, tight layout."""
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+
+
 def _ctx():
     plt = _plt()
     return plt.rc_context(_RC)
@@ -100,10 +108,7 @@ def trend_figure(series: pd.DataFrame, title: str, ylabel: str, starts: list[dt.
         ax.xaxis.set_major_locator(mdates.YearLocator())
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
         ax.set_ylabel(ylabel)
-        ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=8, frameon=False)
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
+        _finish(fig, ax, title)
     return fig
 
 
@@ -133,10 +138,7 @@ def event_figure(ev: pd.DataFrame, title: str, ylabel: str, k: int, procent: boo
         danish_axes(ax, y=False, x=True)
         ax.set_xlabel("Perioder i forhold til forsøgsstart")
         ax.set_ylabel(ylabel)
-        ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=8, frameon=False)
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
+        _finish(fig, ax, title)
     return fig
 
 
@@ -159,10 +161,7 @@ def km_figure(curves: pd.DataFrame, title: str, k: int):
         danish_axes(ax, y=False, x=True)
         ax.set_xlabel("Uger siden forløbets start")
         ax.set_ylabel("Endnu ikke i job (pct.)")
-        ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=8, frameon=False)
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
+        _finish(fig, ax, title)
     return fig
 
 
