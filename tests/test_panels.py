@@ -60,6 +60,70 @@ def test_panel_totals_reconcile_with_canonical_tables(built):
         assert "person_id" not in p.columns
 
 
+@pytest.mark.parametrize("name,freq,kind", [("panel_kvartal", "Q", "Q"), ("panel_maaned", "M", "M")])
+def test_period_labels_are_statbank_labels_of_the_period(built, name, freq, kind):
+    """``periode`` is StatBank's TID form (2017Q3, 2017M07): the public layer's StatBank
+    parser reads it back to the period's first day, and pandas' own Period gives the same
+    label from ``periode_fra``."""
+    from evaluering.public.statbank import parse_period
+
+    _, out, _, _ = built
+    p = out[name]
+    assert p["periode"].notna().all() and len(p) > 0
+    fra = pd.to_datetime(p["periode_fra"])
+    for lab, d in zip(p["periode"], fra):
+        norm, start, k = parse_period(lab)
+        assert (norm, start, k) == (lab, d, kind)
+    per = fra.dt.to_period(freq)
+    want = (per.dt.year.astype(str) + kind
+            + (per.dt.quarter.astype(str) if freq == "Q" else per.dt.month.map("{:02d}".format)))
+    assert (p["periode"] == want).all()
+    # the number and the label name the same period
+    k = 4 if freq == "Q" else 12
+    assert (p["periode"].str[:4].astype(int) == p["periode_nr"] // k).all()
+
+
+def test_survival_table_start_quarter_labels(built):
+    from evaluering.public.statbank import parse_period
+
+    _, out, _, _ = built
+    s, t = out["overlevelse"], out["tid_til_job"]
+    labs = s[["start_kvartal", "start_kvartal_nr"]].drop_duplicates()
+    assert not labs["start_kvartal"].duplicated().any()          # one label per quarter number
+    for lab, nr in zip(labs["start_kvartal"], labs["start_kvartal_nr"]):
+        _, start, kind = parse_period(lab)
+        assert kind == "Q" and start.year * 4 + start.quarter - 1 == nr
+    # the label is the quarter of the spells' start dates (pandas, from the per-spell table)
+    d = pd.to_datetime(t["start_dato"])
+    q = d.dt.year.astype(str) + "Q" + d.dt.quarter.astype(str)
+    assert set(labs["start_kvartal"]) == set(q[t["varighed_uger"].notna()])
+
+
+def test_period_label_helpers_and_sql_agree():
+    """period_label (Python), period_label_sql (DuckDB) and pandas' Period name the same
+    periods for every month 1990-2039, and the SQL translates to Spark."""
+    import duckdb
+
+    from evaluering.engine import to_spark_sql
+    from evaluering.panels import period_label, period_nr
+    from evaluering.panels.sql import period_label_sql
+
+    days = pd.date_range("1990-01-01", "2039-12-31", freq="MS") + pd.Timedelta(days=13)
+    con = duckdb.connect()
+    for periode, freq, fmt in (("maaned", "M", lambda p: f"{p.year}M{p.month:02d}"),
+                               ("kvartal", "Q", lambda p: f"{p.year}Q{p.quarter}"),
+                               ("halvaar", None, lambda p: f"{p.year}H{1 + (p.month > 6)}")):
+        nrs = [period_nr(d.date(), periode) for d in days]
+        want = [fmt(d.to_period(freq) if freq else d) for d in days]
+        assert [period_label(n, periode) for n in nrs] == want
+        got = con.execute(f"SELECT {period_label_sql('nr', periode)} AS l FROM "
+                          "(SELECT UNNEST(?) AS nr)", [nrs]).df()["l"].tolist()
+        assert got == want
+        assert "FLOOR" in to_spark_sql(f"SELECT {period_label_sql('nr', periode)} FROM t")
+    with pytest.raises(ValueError):
+        period_label(1, "uge")
+
+
 def test_panel_cells_equal_pandas_groupby(built):
     r, out, f, _ = built
     data_end = pd.Timestamp(r.manifest["parametre"]["data_slut"])
@@ -185,8 +249,15 @@ def test_forsoeg_panel_marks_design_and_sums_target_groups(built):
                      "461": "kontrol"}
     base = p.loc[p["ydelsesgruppe"].isin(TRIAL.maalgruppe), "periode_nr"].min()
     coh = tp.groupby("kommune_kode")["kohorte"].first().to_dict()
-    assert coh["851"] == 2017 * 4 + 2 - base + 1        # 2017-Q3
-    assert coh["860"] == 2017 * 4 + 2 - base + 1        # 2017-09-01 lies in 2017-Q3
+    assert coh["851"] == 2017 * 4 + 2 - base + 1        # 2017Q3
+    assert coh["860"] == 2017 * 4 + 2 - base + 1        # 2017-09-01 lies in 2017Q3
+    lab = tp.groupby("kommune_kode")["kohorte_periode"].first()
+    assert lab["851"] == lab["860"] == "2017Q3"
+    assert tp.loc[tp["kohorte"] > 0, "kohorte_periode"].notna().all()
+    # the cohort's label is the label of the panel row where t == kohorte
+    for k, c in coh.items():
+        if c > 0:
+            assert tp.loc[(tp["kommune_kode"] == k) & (tp["t"] == c), "periode"].iloc[0] == lab[k]
     assert coh["101"] == coh["201"] == 0
     assert tp["t"].min() == 1
     sub = p[p["ydelsesgruppe"].isin(TRIAL.maalgruppe)]

@@ -32,12 +32,51 @@ def _d(d: dt.date) -> str:
     return f"DATE '{d.isoformat()}'"
 
 
+# Periods per year and the StatBank letter of each period kind (StatBank's ``TID`` form)
+_PER_YEAR = {"maaned": 12, "kvartal": 4, "halvaar": 2}
+_LETTER = {"maaned": "M", "kvartal": "Q", "halvaar": "H"}
+
+
+def period_nr(d: dt.date, periode: str) -> int:
+    """The period number of date ``d``: year·12 + month − 1, year·4 + quarter − 1 or
+    year·2 + half − 1 (the ``*_nr`` columns of the outcome tables and panels)."""
+    if periode not in _PER_YEAR:
+        raise ValueError(f"periode must be one of {tuple(_PER_YEAR)}")
+    return d.year * _PER_YEAR[periode] + (d.month - 1) * _PER_YEAR[periode] // 12
+
+
+def period_label(nr: int, periode: str) -> str:
+    """StatBank's label of period number ``nr``: ``2017M07``, ``2017Q3`` or ``2017H2``.
+
+    The form of Statistics Denmark's ``TID`` column, read back by
+    :func:`evaluering.public.statbank.parse_period`.
+    """
+    if periode not in _PER_YEAR:
+        raise ValueError(f"periode must be one of {tuple(_PER_YEAR)}")
+    y, k = divmod(int(nr), _PER_YEAR[periode])
+    return f"{y}{_LETTER[periode]}{k + 1:0{2 if periode == 'maaned' else 1}d}"
+
+
+def period_label_sql(nr: str, periode: str) -> str:
+    """SQL (DuckDB dialect, translatable to Spark) for :func:`period_label` of the integer
+    expression ``nr``."""
+    if periode not in _PER_YEAR:
+        raise ValueError(f"periode must be one of {tuple(_PER_YEAR)}")
+    k = _PER_YEAR[periode]
+    year = f"CAST(CAST(FLOOR({nr} / {k}) AS INTEGER) AS VARCHAR)"
+    sub = f"CAST({nr} % {k} + 1 AS VARCHAR)"
+    if periode == "maaned":
+        sub = f"LPAD({sub}, 2, '0')"
+    return f"{year} || '{_LETTER[periode]}' || {sub}"
+
+
 def panel_sql(periode: str, data_end: dt.date) -> str:
     """Municipality × ydelsesgruppe × period panel.
 
     Flows by the spell's start period (outcomes, composition, spells started), spells ended
     by the end period, stocks (open at the period's last observed day, full-time equivalents)
-    by calendar overlap with the period.
+    by calendar overlap with the period. ``periode`` is StatBank's label of the period
+    (``2017Q3``, ``2017M07``; :func:`period_label`).
     """
     if periode not in PERIODER:
         raise ValueError(f"periode must be one of {PERIODER}")
@@ -104,6 +143,7 @@ def panel_sql(periode: str, data_end: dt.date) -> str:
     flow_select = ",\n       ".join(
         (f"COALESCE(fl.{n}, 0) AS {n}" if n in count_like else f"fl.{n}") for n in flow_names)
     mean_select = ",\n       ".join(mean_cols)
+    label = period_label_sql("n.periode_nr", periode)
 
     return f"""
 WITH pp AS (
@@ -148,7 +188,8 @@ WITH pp AS (
     UNION SELECT kommune_kode, ydelsesgruppe, periode_nr FROM af
     UNION SELECT kommune_kode, ydelsesgruppe, periode_nr FROM bs
 )
-SELECT n.kommune_kode, n.ydelsesgruppe, n.periode_nr, p.periode, p.fra AS periode_fra,
+SELECT n.kommune_kode, n.ydelsesgruppe, n.periode_nr,
+       {label} AS periode, p.fra AS periode_fra,
        p.til AS periode_til,
        COALESCE(fl.forloeb_startet, 0) AS forloeb_startet,
        COALESCE(fl.personer_startet, 0) AS personer_startet,
@@ -179,8 +220,10 @@ def survival_sql() -> str:
     ``uge`` = spells with varighed_uger >= uge; n_job / n_uddannelse / n_censur = spells whose
     varighed_uger equals ``uge`` with that status (a censored spell is at risk at its own
     week: the lifelines convention). Spells with unknown duration are left out.
+    ``start_kvartal`` is StatBank's label of the start quarter (``2017Q3``).
     """
-    key = "kommune_kode, ydelsesgruppe, start_kvartal_nr, start_kvartal, forsoeg_eksponeret"
+    label = period_label_sql("start_kvartal_nr", "kvartal")
+    key = "kommune_kode, ydelsesgruppe, start_kvartal_nr, forsoeg_eksponeret"
     on = " AND ".join(f"g.{k} = a.{k}" for k in
                       ("kommune_kode", "ydelsesgruppe", "start_kvartal_nr", "forsoeg_eksponeret"))
     return f"""
@@ -194,18 +237,16 @@ WITH a AS (
 ), mx AS (
     SELECT {key}, MAX(uge) AS maks FROM a GROUP BY {key}
 ), g AS (
-    SELECT mx.kommune_kode, mx.ydelsesgruppe, mx.start_kvartal_nr, mx.start_kvartal,
-           mx.forsoeg_eksponeret, v.uge
+    SELECT mx.kommune_kode, mx.ydelsesgruppe, mx.start_kvartal_nr, mx.forsoeg_eksponeret, v.uge
     FROM mx JOIN varigheder v ON v.uge <= mx.maks
 ), f AS (
-    SELECT g.kommune_kode, g.ydelsesgruppe, g.start_kvartal_nr, g.start_kvartal,
-           g.forsoeg_eksponeret, g.uge,
+    SELECT g.kommune_kode, g.ydelsesgruppe, g.start_kvartal_nr, g.forsoeg_eksponeret, g.uge,
            COALESCE(a.n, 0) AS n, COALESCE(a.n_job, 0) AS n_job,
            COALESCE(a.n_uddannelse, 0) AS n_uddannelse, COALESCE(a.n_censur, 0) AS n_censur
     FROM g LEFT JOIN a ON {on} AND g.uge = a.uge
 )
-SELECT kommune_kode, ydelsesgruppe, start_kvartal, start_kvartal_nr, forsoeg_eksponeret,
-       CAST(uge AS INTEGER) AS uge,
+SELECT kommune_kode, ydelsesgruppe, {label} AS start_kvartal, start_kvartal_nr,
+       forsoeg_eksponeret, CAST(uge AS INTEGER) AS uge,
        CAST(SUM(n) OVER (PARTITION BY kommune_kode, ydelsesgruppe, start_kvartal_nr, forsoeg_eksponeret
                          ORDER BY uge DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT)
            AS n_risiko,

@@ -7,12 +7,10 @@ treated), the layout :mod:`evaluering.estimators` read.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pandas as pd
 
-from evaluering.panels.sql import PANEL_OUTCOMES
+from evaluering.panels.sql import PANEL_OUTCOMES, period_label, period_nr
 
 KEY = ("kommune_kode", "ydelsesgruppe", "periode_nr")
 _LABELS = ("periode", "periode_fra", "periode_til")
@@ -38,18 +36,6 @@ def additive_columns(panel: pd.DataFrame) -> list[str]:
             and pd.api.types.is_numeric_dtype(panel[c])]
 
 
-def _period_nr(d: dt.date, periode: str) -> int:
-    return d.year * 12 + d.month - 1 if periode == "maaned" else d.year * 4 + (d.month - 1) // 3
-
-
-def _period_label(nr: int, periode: str) -> str:
-    if periode == "maaned":
-        y, m = divmod(nr, 12)
-        return f"{y}-{m + 1:02d}"
-    y, q = divmod(nr, 4)
-    return f"{y}-Q{q + 1}"
-
-
 def forsoeg_panel(panel: pd.DataFrame, forsoeg, periode: str = "kvartal",
                   drop_excluded: bool = False) -> pd.DataFrame:
     """The panel of one trial, aggregated over its target group, with its design marked.
@@ -69,8 +55,8 @@ def forsoeg_panel(panel: pd.DataFrame, forsoeg, periode: str = "kvartal",
     Returns one row per kommune_kode × period with: ``rolle`` ('behandlet', 'kontrol',
     'udelukket'), ``behandlet`` (bool), ``t`` (1 = the panel's first period),
     ``kohorte`` (t of the period containing the municipality's start date; 0 = never
-    treated), ``kohorte_periode`` (label), ``kohorte_foer_panel`` (the start lies before the
-    panel's first period: cohort set to 1), ``efter`` (t >= kohorte for treated units), the
+    treated), ``kohorte_periode`` (its StatBank label, e.g. ``2017Q3``),
+    ``kohorte_foer_panel`` (the start lies before the panel's first period: cohort set to 1), ``efter`` (t >= kohorte for treated units), the
     summed additive columns and the recomputed ratio columns.
     """
     if periode not in ("kvartal", "maaned"):
@@ -104,9 +90,9 @@ def forsoeg_panel(panel: pd.DataFrame, forsoeg, periode: str = "kvartal",
         else:
             rolle = "kontrol"
         if s is not None:
-            nr = _period_nr(s, periode)
+            nr = period_nr(s, periode)
             c = nr - base + 1
-            rows.append((k, rolle, max(c, 1), _period_label(nr, periode), c < 1))
+            rows.append((k, rolle, max(c, 1), period_label(nr, periode), c < 1))
         else:
             rows.append((k, rolle, 0, None, False))
     design = pd.DataFrame(rows, columns=["kommune_kode", "rolle", "kohorte", "kohorte_periode",
