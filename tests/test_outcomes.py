@@ -393,3 +393,37 @@ def test_exposure_equals_catalogue_method_with_the_shipped_catalogue(tmp_path):
             if tid == t.id:
                 assert (ro == "kontrol") == (k in t.kontrol_kommuner())
     assert r.manifest["forsoeg"] == [t.id for t in fs]
+
+
+def test_cli_build_and_ingest_print_the_same_reconciliation(tmp_path, capsys):
+    """`build` (compact lines) and `ingest` (tab table) print read = accepted + quarantined per
+    register; the numbers equal the rows of the simulated raw files (pyarrow) and the
+    quarantine files, and both commands print the same counts."""
+    import pyarrow.parquet as pq
+
+    from evaluering.cli import main
+    from evaluering.simulate import corrupt_copy, simulate
+
+    raw = simulate(tmp_path / "raw", n_persons=150, seed=4)
+    bad = corrupt_copy(raw, tmp_path / "bad", seed=4)
+    assert main(["--quiet", "build", str(bad), "--out", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    lines = [ln.split("\t") for ln in out.splitlines() if ln.startswith("ingest\t")]
+    got_build = {ln[1]: tuple(int(x.split("=")[1]) for x in ln[2:]) for ln in lines}
+    assert [x.split("=")[0] for x in lines[0][2:]] == ["read", "accepted", "quarantined"]
+    assert "tid_til_job_kilde\tugestatus" in out and "panel_kvartal\t" in out
+    assert main(["ingest", str(bad), "--out", str(tmp_path / "i")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"output\t{tmp_path / 'i'}"
+    assert out[1] == "register\tread\taccepted\tquarantined\treasons"
+    rows = [ln.split("\t") for ln in out[2:]]
+    got_ingest = {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in rows}
+    assert got_build == got_ingest and set(got_build) == {"forloeb", "kontakter", "ugestatus"}
+    truth = pd.read_csv(bad / "forventet_karantaene.csv")
+    for reg, (read, acc, quar) in got_build.items():
+        q = pq.read_table(tmp_path / "b" / "karantaene" / f"{reg}.parquet").num_rows
+        assert quar == q == (truth["register"] == reg).sum() > 0
+        assert read == acc + quar
+        assert acc == pq.read_table(raw / f"{reg}.parquet").num_rows
+    reasons = dict(r.split("=") for r in rows[0][4].split(","))
+    assert sum(int(v) for v in reasons.values()) >= got_ingest[rows[0][0]][2]

@@ -44,6 +44,44 @@ def echo(msg: str) -> None:
     typer.echo(msg)
 
 
+def ingest_counts(result) -> list[tuple[str, int, int, int, dict]]:
+    """Per register of an ingest result (``IngestResult`` or anything with its ``manifest``):
+    ``(register, rows read, rows accepted, rows quarantined, {reason: count})``."""
+    return [(reg, int(m["rows_read"]), int(m["rows_accepted"]), int(m["rows_quarantined"]),
+             dict(m["reasons"])) for reg, m in result.manifest["registers"].items()]
+
+
+def echo_ingest(result, *, compact: bool = False) -> None:
+    """Print an ingest's reconciliation (read = accepted + quarantined, per register) on stdout.
+
+    ``compact=False`` (``evaluering ingest``): a rich table on a terminal, otherwise the
+    output folder and a tab-separated table with a header line. ``compact=True``
+    (``evaluering build``, ahead of its outcomes table): one
+    ``ingest<TAB>register<TAB>read=…<TAB>accepted=…<TAB>quarantined=…`` line per register.
+    """
+    rows = ingest_counts(result)
+    if compact:
+        for reg, read, acc, quar, _ in rows:
+            echo(f"ingest\t{reg}\tread={read}\taccepted={acc}\tquarantined={quar}")
+        return
+    if sys.stdout.isatty():
+        from rich.table import Table
+
+        table = Table(title=f"ingest → {result.out_dir}")
+        for col in ("register", "read", "accepted", "quarantined", "reasons"):
+            table.add_column(col, justify="left" if col in ("register", "reasons") else "right")
+        for reg, read, acc, quar, reasons in rows:
+            table.add_row(reg, str(read), str(acc), str(quar),
+                          ", ".join(f"{k}={v}" for k, v in reasons.items()) or "-")
+        Console().print(table)
+        return
+    echo(f"output\t{result.out_dir}")
+    echo("register\tread\taccepted\tquarantined\treasons")
+    for reg, read, acc, quar, reasons in rows:
+        text = ",".join(f"{k}={v}" for k, v in reasons.items()) or "-"
+        echo(f"{reg}\t{read}\t{acc}\t{quar}\t{text}")
+
+
 @contextlib.contextmanager
 def progress(description: str, total: int | None = None) -> Iterator:
     """A rich progress bar on a terminal; plain log lines otherwise.

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from evaluering.cli._common import echo, info
+from evaluering.cli._common import echo, echo_ingest, info
 
 
 def _date(value: Optional[str], option: str) -> Optional[dt.date]:
@@ -100,9 +100,6 @@ def register(app: typer.Typer) -> None:
         from evaluering.ingest import ingest
 
         res = ingest(data_dir, out_dir=out, memory_limit=memory_limit, progress=info)
-        regs = res.manifest["registers"]
-        for reg, m in regs.items():
-            echo(f"ingest\t{reg}\tread={m['rows_read']}\taccepted={m['rows_accepted']}"
-                 f"\tquarantined={m['rows_quarantined']}")
+        echo_ingest(res, compact=True)
         _run_outcomes(Path(res.out_dir), forsoeg, n_weeks, engine, memory_limit, None,
                       window_end, temp_dir)
