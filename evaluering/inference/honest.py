@@ -67,8 +67,11 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, optimize, stats
 
+from evaluering.errors import EstimationError
+
 __all__ = ["HonestResult", "honest_did", "flci_smoothness", "rm_confidence_set",
-           "sd_arp_confidence_set", "arp_test"]
+           "sd_arp_confidence_set", "arp_test", "HonestCSResult", "honest_did_cs",
+           "cs_event_covariance"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -539,10 +542,17 @@ def rm_confidence_set(betahat, sigma, n_pre: int, n_post: int, Mbar: float, *, l
 
 
 def sd_arp_confidence_set(betahat, sigma, n_pre: int, n_post: int, M: float, *, l_vec=None,
-                          alpha: float = 0.05, test: str = "C-LF", grid_points: int = 41
-                          ) -> dict[str, Any]:
+                          alpha: float = 0.05, test: str = "C-LF", grid_points: int = 41,
+                          post_moments_only: bool = True) -> dict[str, Any]:
     """ARP confidence set for ``theta`` under ``Delta^SD(M)`` (one polyhedron
-    ``|D2 delta| <= M``), the alternative to the FLCI that RR also discuss."""
+    ``|D2 delta| <= M``), the alternative to the FLCI that RR also discuss.
+
+    ``post_moments_only`` (default True, HonestDiD's documented default): the test uses only
+    the moment inequalities that involve a post-period coefficient, i.e. drops the second
+    differences lying entirely in the pre-period (a valid test with fewer moments; with
+    ``M = 0`` it extrapolates the line through the last pre-period and the reference period).
+    With False every second difference is a moment, so pre-trends that are not (nearly)
+    linear shrink the set, and it is empty when the data reject ``Delta^SD(M)`` itself."""
     if test not in ("C", "C-LF"):
         raise ValueError(f"unknown test {test!r}")
     b, S, l = _check(betahat, sigma, n_pre, n_post, l_vec)
@@ -552,6 +562,8 @@ def sd_arp_confidence_set(betahat, sigma, n_pre: int, n_post: int, M: float, *, 
     for k in range(n - 2):
         D2[k, k:k + 3] = [1.0, -2.0, 1.0]
     D2 = D2[:, full != 0]
+    if post_moments_only:
+        D2 = D2[np.any(D2[:, n_pre:] != 0, axis=1)]
     A = np.vstack([D2, -D2])
     piece = _Piece(A, b, S, l, n_pre, alpha=alpha, hybrid=test == "C-LF", kappa=alpha / 10,
                    n_draws=5000, seed=0, d=np.full(len(A), float(M)))
@@ -701,3 +713,242 @@ def honest_did(betahat, sigma, n_pre: int, n_post: int, *, method: str = "relati
                         breakdown=breakdown, alpha=alpha, l_vec=tuple(float(x) for x in l),
                         info={"n_pre": n_pre, "n_post": n_post, "se": sd,
                               "test": smoothness_ci if method == "smoothness" else test})
+
+
+# --------------------------------------------------------------------------------------------
+# Callaway–Sant'Anna event studies
+
+
+@dataclass(frozen=True)
+class HonestCSResult:
+    """Rambachan–Roth sensitivity of a Callaway–Sant'Anna event study (``honest_did_cs``).
+
+    sensitivity : the underlying ``HonestResult`` (table with ``ci_low``/``ci_high``).
+    event : the event-study rows used: ``e``, ``estimate``, ``se`` (from the influence-function
+        covariance), ``role`` (``pre``/``reference``/``post``) and ``weight`` (``l_vec`` on the
+        post periods, 0 elsewhere).
+    betahat, sigma : the vector and covariance handed to ``honest_did`` (pre periods in time
+        order, reference omitted, then post periods); read-only arrays.
+    """
+
+    method: str
+    sensitivity: HonestResult
+    event: pd.DataFrame
+    betahat: np.ndarray
+    sigma: np.ndarray
+    n_pre: int
+    n_post: int
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("betahat", "sigma"):
+            arr = np.array(getattr(self, name), dtype=float, copy=True)
+            arr.flags.writeable = False
+            object.__setattr__(self, name, arr)
+        ev = self.event.reset_index(drop=True).copy()
+        object.__setattr__(self, "event", ev)
+        object.__setattr__(self, "info", MappingProxyType(dict(self.info)))
+
+    # convenience views of the underlying sensitivity result
+    @property
+    def parameter(self) -> str:
+        return self.sensitivity.parameter
+
+    @property
+    def estimate(self) -> float:
+        return self.sensitivity.estimate
+
+    @property
+    def original_ci(self) -> tuple[float, float]:
+        return self.sensitivity.original_ci
+
+    @property
+    def breakdown(self) -> float:
+        return self.sensitivity.breakdown
+
+    @property
+    def alpha(self) -> float:
+        return self.sensitivity.alpha
+
+    @property
+    def l_vec(self) -> tuple[float, ...]:
+        return self.sensitivity.l_vec
+
+    def summary(self) -> pd.DataFrame:
+        """One row per ``M``/``Mbar`` (columns ``M`` or ``Mbar``, ``lb``, ``ub``, ``method``),
+        preceded by the original CI (parallel trends exactly; ``M``/``Mbar`` = NaN,
+        ``method`` = ``original``)."""
+        s = self.sensitivity.summary().rename(columns={"ci_low": "lb", "ci_high": "ub"})
+        return s[[self.parameter, "lb", "ub", "method"]]
+
+    def to_dict(self) -> dict[str, Any]:
+        from evaluering.results import _clean, frame_records
+
+        d = self.sensitivity.to_dict()
+        d.update({
+            "estimator": "cs",
+            "table": frame_records(self.summary().iloc[1:]),
+            "event": frame_records(self.event),
+            "betahat": [_clean(x) for x in self.betahat],
+            "sigma": [[_clean(x) for x in row] for row in self.sigma],
+            "n_pre": self.n_pre, "n_post": self.n_post,
+            "info": {**d["info"], **{k: _clean(v) if not isinstance(v, (list, tuple, dict))
+                                     else v for k, v in self.info.items()}},
+        })
+        return d
+
+    def plot(self, ax=None, kind: str = "sensitivity"):
+        """``kind="sensitivity"``: robust CIs against ``M``/``Mbar`` beside the original CI;
+        ``kind="event"``: the event study used (estimate +- z se, reference period at 0)."""
+        if kind == "sensitivity":
+            return self.sensitivity.plot(ax=ax)
+        if kind != "event":
+            raise ValueError(f"kind must be 'sensitivity' or 'event', got {kind!r}")
+        from evaluering.plotting import _axes
+
+        ax = _axes(ax)
+        z = stats.norm.ppf(1 - self.alpha / 2)
+        ev = self.event
+        e, est, se = ev["e"].to_numpy(float), ev["estimate"].to_numpy(float), ev["se"].to_numpy(float)
+        err = np.where(np.isfinite(se), z * se, 0.0)
+        colors = np.where(ev["role"] == "post", "C0", "C7")
+        for xi, yi, ei, ci in zip(e, est, err, colors):
+            ax.errorbar([xi], [yi], yerr=[[ei], [ei]], fmt="o", color=ci, capsize=3)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.axvline(float(ev.loc[ev["role"] == "reference", "e"].iloc[0]) + 0.5, color="grey",
+                   ls=":", lw=0.8)
+        ax.set_xlabel("event time e")
+        ax.set_ylabel("ATT(e)")
+        return ax
+
+
+def cs_event_covariance(result) -> tuple[np.ndarray, np.ndarray]:
+    """Event times and the covariance of a Callaway–Sant'Anna event study.
+
+    ``V = S'S / n**2`` with ``S`` the influence functions of the ``event`` component
+    (``cs_influence(result, "event")``, including the estimated-weights term) summed within the
+    result's clusters (or per unit/observation without clustering): the same analytic variance
+    whose diagonal the estimator reports as the event-study standard errors.
+    """
+    from evaluering.estimators.cs import _fit_of, cs_influence
+
+    if getattr(result, "method", None) != "cs":
+        raise ValueError("honest_did_cs needs a callaway_santanna() result")
+    infl = cs_influence(result, "event")
+    vals = np.asarray(infl.values, dtype=float)
+    cluster = _fit_of(result).cluster
+    if cluster is not None:
+        codes, n_cl = cluster
+        S = np.zeros((int(n_cl), vals.shape[1]))
+        np.add.at(S, np.asarray(codes), vals)
+    else:
+        S = vals
+    V = S.T @ S / float(infl.n) ** 2
+    return infl.columns["e"].to_numpy(dtype=int), (V + V.T) / 2
+
+
+def honest_did_cs(result, *, method: str = "relative_magnitudes",
+                  Mbar_grid: Sequence[float] | None = None,
+                  M_grid: Sequence[float] | None = None, alpha: float | None = None,
+                  e_pre: int | None = None, e_post: int | None = None, l_vec=None,
+                  test: str = "C-LF", smoothness_ci: str = "FLCI",
+                  breakdown_tol: float = 1e-3) -> HonestCSResult:
+    """Rambachan–Roth sensitivity analysis of a Callaway–Sant'Anna event study.
+
+    ``result`` must come from ``callaway_santanna(..., base_period="universal")`` in this
+    session (the influence functions are kept with it). The event-time ATTs are
+    ``beta_e`` for ``e = e_pre, ..., e_post``; the reference period ``e = -1 - anticipation``
+    (identically 0 under the universal base period) is omitted, the earlier ones are the
+    pre-periods and the later ones the post-periods, as RR require. The covariance is the
+    analytic influence-function covariance, clustered as the fit was
+    (:func:`cs_event_covariance`).
+
+    Why the universal base period: RR restrict ``delta``, the path of the differential trend
+    relative to the reference period, and read the pre-period coefficients as estimates of
+    ``delta_pre`` (each relative to ``e = -1``). With ``base_period="varying"`` CS's
+    pre-period ATT(g,t) compare ``t`` with ``t-1`` (short differences), so the pre-period event
+    coefficients are first differences of the trend, not its levels, and cumulating them does
+    not give the universal estimates (the cohorts behind each event time differ). A varying
+    result is therefore refused. Post-period ATT(g,t) are the same under both choices.
+
+    Parameters
+    ----------
+    method : ``"relative_magnitudes"`` (``Delta^RM(Mbar)``, ARP test inversion) or
+        ``"smoothness"`` (``Delta^SD(M)``, FLCI by default).
+    Mbar_grid, M_grid : grids (defaults as in :func:`honest_did`: ``Mbar = 0, 0.25, ..., 2``;
+        ``M = 0..5 se`` of the target in 10 steps, in outcome units).
+    alpha : default the result's alpha.
+    e_pre, e_post : earliest and latest event time to use (default: all estimated). The
+        window must keep at least one pre-period; event times must be consecutive.
+    l_vec : weights on the post-period coefficients (``e > -1 - anticipation`` within the
+        window); default the average of ``e = 0, ..., e_post`` (anticipation periods weight 0),
+        i.e. CS's dynamic overall ATT when the window is complete.
+    test, smoothness_ci, breakdown_tol : passed to :func:`honest_did`.
+    """
+    if getattr(result, "method", None) != "cs":
+        raise ValueError("honest_did_cs needs a callaway_santanna() result")
+    info = result.info
+    if info.get("base_period") != "universal":
+        raise ValueError("honest_did_cs needs callaway_santanna(..., base_period='universal'): "
+                         "with the varying base period the pre-period event coefficients are "
+                         "short differences, not the trend levels Rambachan-Roth restrict")
+    alpha = float(result.alpha if alpha is None else alpha)
+    antic = int(info.get("anticipation", 0) or 0)
+    ref = -1 - antic
+    e_all, V_all = cs_event_covariance(result)
+    ev_tab = result.components["event"]
+    att = dict(zip(ev_tab["e"].astype(int), ev_tab["att"].astype(float)))
+    if ref not in att:
+        raise EstimationError(f"the event study has no reference period e = {ref}")
+    if abs(att[ref]) > 1e-12 * (1 + max(abs(v) for v in att.values())):
+        raise EstimationError(f"the reference period e = {ref} is not normalised to 0")
+    lo = int(e_all.min()) if e_pre is None else int(e_pre)
+    hi = int(e_all.max()) if e_post is None else int(e_post)
+    if lo >= ref or hi <= ref:
+        raise ValueError(f"the window e_pre={lo}..e_post={hi} must contain at least one "
+                         f"pre-period (e < {ref}) and one post-period (e > {ref})")
+    want = np.arange(lo, hi + 1)
+    missing = [int(e) for e in want if e not in set(e_all.tolist())]
+    if missing:
+        raise EstimationError(f"event times {missing} are not estimated (the window must be "
+                              "consecutive event times)")
+    use = [int(e) for e in want if e != ref]
+    idx = [int(np.flatnonzero(e_all == e)[0]) for e in use]
+    b = np.array([att[e] for e in use])
+    S = V_all[np.ix_(idx, idx)]
+    se = np.sqrt(np.clip(np.diag(S), 0, None))
+    if not np.all(np.isfinite(b)) or not np.all(se > 0):
+        bad = [e for e, s, x in zip(use, se, b) if not (s > 0 and np.isfinite(x))]
+        raise EstimationError(f"event times {bad} have no sampling variance (e.g. a single "
+                              "cluster); narrow the window with e_pre/e_post")
+    n_pre = int(sum(e < ref for e in use))
+    n_post = len(use) - n_pre
+    post_e = np.array([e for e in use if e > ref])
+    if l_vec is None:
+        l = (post_e >= 0).astype(float)
+        l /= l.sum()
+    else:
+        l = np.asarray(l_vec, dtype=float).ravel()
+        if len(l) != n_post:
+            raise ValueError(f"l_vec must have one weight per post period ({n_post}: "
+                             f"e = {post_e.tolist()})")
+    hr = honest_did(b, S, n_pre, n_post, method=method, Mbar_grid=Mbar_grid, M_grid=M_grid,
+                    l_vec=l, alpha=alpha, test=test, smoothness_ci=smoothness_ci,
+                    breakdown_tol=breakdown_tol)
+    rows = []
+    for e in want:
+        if e == ref:
+            rows.append({"e": int(e), "estimate": 0.0, "se": np.nan, "role": "reference",
+                         "weight": 0.0})
+        else:
+            k = use.index(int(e))
+            rows.append({"e": int(e), "estimate": float(b[k]), "se": float(se[k]),
+                         "role": "pre" if e < ref else "post",
+                         "weight": float(l[k - n_pre]) if e > ref else 0.0})
+    extra = {"base_period": "universal", "anticipation": antic, "reference_e": ref,
+             "e_pre": lo, "e_post": hi, "cluster": info.get("cluster"),
+             "n_clusters": info.get("n_clusters"), "control": info.get("control"),
+             "covariance": "analytic influence function" + (", clustered" if info.get("cluster")
+                                                             else "")}
+    return HonestCSResult(method=method, sensitivity=hr, event=pd.DataFrame(rows), betahat=b,
+                          sigma=S, n_pre=n_pre, n_post=n_post, info=extra)
