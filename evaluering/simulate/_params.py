@@ -20,32 +20,42 @@ RISKS = ("job", "uddannelse", "anden_ydelse", "pension", "doed_udvandret", "ande
 R_JOB, R_UDD, R_ANDEN, R_PEN, R_DOED, R_ANDET = range(6)
 
 
-def _by_group(**kw: float) -> np.ndarray:
+# Per-ydelsesgruppe parameters, one row a group. Columns: the baseline weekly hazards of the
+# exits job, uddannelse, anden_ydelse and pension (at the reference covariate values, 2018
+# level, no season); weekly contact rates on benefit: meetings (samtale), offers (tilbud),
+# medical certificates LÆ 285 and LÆ 125, rehabilitation-team meetings (each comes with a
+# LÆ 265); and the base share of the spell inflow (adjusted by covariates and calendar time).
+_PER_GROUP_COLUMNS = ("job", "udd", "anden", "pen", "samtale", "tilbud", "lae285", "lae125",
+                      "rehab", "andel")
+_PER_GROUP = {
+    #                      job    udd     anden  pen     samtale tilbud lae285 lae125 rehab  andel
+    "a-dagpenge":         (0.075, 0.002,  0.003, 0.0004, 0.45,   0.05,  0.0,   0.0,   0.0,   0.36),
+    "kontanthjaelp":      (0.020, 0.004,  0.005, 0.0008, 0.35,   0.06,  0.0,   0.004, 0.002, 0.11),
+    "uddannelseshjaelp":  (0.028, 0.022,  0.004, 0.0001, 0.35,   0.07,  0.0,   0.0,   0.0,   0.07),
+    "sygedagpenge":       (0.095, 0.001,  0.003, 0.0008, 0.25,   0.01,  0.06,  0.01,  0.0,   0.30),
+    "jobafklaring":       (0.012, 0.001,  0.020, 0.003,  0.30,   0.03,  0.0,   0.005, 0.030, 0.02),
+    "ressourceforloeb":   (0.006, 0.001,  0.008, 0.004,  0.25,   0.04,  0.0,   0.004, 0.025, 0.01),
+    "ledighedsydelse":    (0.035, 0.001,  0.030, 0.002,  0.30,   0.03,  0.0,   0.0,   0.004, 0.02),
+    "fleksjob":           (0.010, 0.0005, 0.004, 0.002,  0.08,   0.01,  0.0,   0.0,   0.002, 0.02),
+    "revalidering":       (0.030, 0.012,  0.010, 0.0005, 0.25,   0.05,  0.0,   0.0,   0.0,   0.01),
+    "integrationsydelse": (0.016, 0.005,  0.010, 0.0004, 0.35,   0.06,  0.0,   0.0,   0.0,   0.05),
+}
+
+
+def _per_group(column: str) -> np.ndarray:
+    """One column of ``_PER_GROUP`` as an array indexed like ``GROUPS`` (0 for a group
+    without a row)."""
+    j = _PER_GROUP_COLUMNS.index(column)
     out = np.zeros(NG)
-    for k, v in kw.items():
-        out[G[k.replace("_", "-") if k == "a_dagpenge" else k]] = v
+    for g, row in _PER_GROUP.items():
+        out[G[g]] = row[j]
     return out
 
 
-# baseline weekly hazards at the reference covariate values (2018 level, no season)
-HAZ_JOB = _by_group(a_dagpenge=0.075, kontanthjaelp=0.020, uddannelseshjaelp=0.028,
-                    sygedagpenge=0.095, jobafklaring=0.012, ressourceforloeb=0.006,
-                    ledighedsydelse=0.035, fleksjob=0.010, revalidering=0.030,
-                    integrationsydelse=0.016)
-HAZ_UDD = _by_group(a_dagpenge=0.002, kontanthjaelp=0.004, uddannelseshjaelp=0.022,
-                    sygedagpenge=0.001, jobafklaring=0.001, ressourceforloeb=0.001,
-                    ledighedsydelse=0.001, fleksjob=0.0005, revalidering=0.012,
-                    integrationsydelse=0.005)
-HAZ_ANDEN = _by_group(a_dagpenge=0.003, kontanthjaelp=0.005, uddannelseshjaelp=0.004,
-                      sygedagpenge=0.003, jobafklaring=0.020, ressourceforloeb=0.008,
-                      ledighedsydelse=0.030, fleksjob=0.004, revalidering=0.010,
-                      integrationsydelse=0.010)
+HAZ_JOB, HAZ_UDD, HAZ_ANDEN, HAZ_PEN = (_per_group(c) for c in ("job", "udd", "anden", "pen"))
 HAZ_ANDET = 0.0025
 HAZ_DOED = 0.0004
-HAZ_PEN = _by_group(a_dagpenge=0.0004, kontanthjaelp=0.0008, uddannelseshjaelp=0.0001,
-                    sygedagpenge=0.0008, jobafklaring=0.003, ressourceforloeb=0.004,
-                    ledighedsydelse=0.002, fleksjob=0.002, revalidering=0.0005,
-                    integrationsydelse=0.0004)
+
 
 # duration spikes of transitions to another benefit (rule-driven revisits):
 # sygedagpenge reassessment around week 22, a-dagpenge exhausted after 2 years
@@ -95,19 +105,8 @@ BREAK_2020_HAZARD = -0.05           # national break 2020-01-01 (employment act 
 BREAK_FLEUR_ADAGPENGE = -0.05       # a-dagpenge from 2017-07-01 (register change RAM -> FLEUR)
 
 # contacts: rates per week on benefit, by group
-RATE_SAMTALE = _by_group(a_dagpenge=0.45, kontanthjaelp=0.35, uddannelseshjaelp=0.35,
-                         sygedagpenge=0.25, jobafklaring=0.30, ressourceforloeb=0.25,
-                         ledighedsydelse=0.30, fleksjob=0.08, revalidering=0.25,
-                         integrationsydelse=0.35)
-RATE_TILBUD = _by_group(a_dagpenge=0.05, kontanthjaelp=0.06, uddannelseshjaelp=0.07,
-                        sygedagpenge=0.01, jobafklaring=0.03, ressourceforloeb=0.04,
-                        ledighedsydelse=0.03, fleksjob=0.01, revalidering=0.05,
-                        integrationsydelse=0.06)
-RATE_LAE285 = _by_group(sygedagpenge=0.06)
-RATE_LAE125 = _by_group(sygedagpenge=0.01, kontanthjaelp=0.004, jobafklaring=0.005,
-                        ressourceforloeb=0.004)
-RATE_REHAB = _by_group(jobafklaring=0.030, ressourceforloeb=0.025, ledighedsydelse=0.004,
-                       fleksjob=0.002, kontanthjaelp=0.002)   # each comes with a LÆ 265
+RATE_SAMTALE, RATE_TILBUD, RATE_LAE285, RATE_LAE125, RATE_REHAB = (
+    _per_group(c) for c in ("samtale", "tilbud", "lae285", "lae125", "rehab"))
 BREAK_2020_SAMTALE = 0.85           # spells starting from 2020: fewer mandatory meetings
 BREAK_2020_LAE285 = 0.35            # LÆ 285 optional nationwide from 2020-01-01
 P_FYSISK_2014 = 0.78                # share of meetings in person, 2014
@@ -123,23 +122,19 @@ GEBYR = {"LAE285": 775.0, "LAE125": 460.0, "LAE265": 2430.0}
 TILBUD_UDGIFT_MEAN = 3500.0
 N_KOMMUNER_UDEN_MINUTTER = 12       # control municipalities that do not record minutes
 
-# spell inflow: base shares of groups (adjusted by covariates and calendar time)
-GROUP_SHARE = _by_group(a_dagpenge=0.36, kontanthjaelp=0.11, uddannelseshjaelp=0.07,
-                        sygedagpenge=0.30, jobafklaring=0.02, ressourceforloeb=0.01,
-                        ledighedsydelse=0.02, fleksjob=0.02, revalidering=0.01,
-                        integrationsydelse=0.05)
+GROUP_SHARE = _per_group("andel")   # spell inflow: base shares of groups
 CODES = {   # ydelsesgruppe/category -> (codes, probabilities) in ydelseskoder_simulator.toml
-    "a-dagpenge": (("111", "112"), (0.85, 0.15)),
-    "kontanthjaelp": (("135", "136"), (0.5, 0.5)),
+    "a-dagpenge":        (("111", "112"), (0.85, 0.15)),
+    "kontanthjaelp":     (("135", "136"), (0.5, 0.5)),
     "uddannelseshjaelp": (("137",), (1.0,)),
-    "integrationsydelse": (("138",), (1.0,)),
-    "revalidering": (("521", "522"), (0.7, 0.3)),
-    "ressourceforloeb": (("771",), (1.0,)),
-    "jobafklaring": (("774",), (1.0,)),
-    "ledighedsydelse": (("752",), (1.0,)),
-    "fleksjob": (("757",), (1.0,)),
-    "sygedagpenge": (("890", "891"), (0.9, 0.1)),
-    "su": (("651", "652"), (0.6, 0.4)),
-    "pension": (("783", "621"), (0.6, 0.4)),
+    "integrationsydelse":(("138",), (1.0,)),
+    "revalidering":      (("521", "522"), (0.7, 0.3)),
+    "ressourceforloeb":  (("771",), (1.0,)),
+    "jobafklaring":      (("774",), (1.0,)),
+    "ledighedsydelse":   (("752",), (1.0,)),
+    "fleksjob":          (("757",), (1.0,)),
+    "sygedagpenge":      (("890", "891"), (0.9, 0.1)),
+    "su":                (("651", "652"), (0.6, 0.4)),
+    "pension":           (("783", "621"), (0.6, 0.4)),
     "doed_udvandret": (("998", "999"), (0.4, 0.6)),
 }

@@ -103,6 +103,19 @@ class _Injector:
     def add(self, after: int, row: dict, reasons: list[str]) -> None:
         self.bad.append((after + 0.5 + 1e-6 * len(self.bad), row, sorted(reasons)))
 
+    def row(self, i: int) -> dict:
+        return self.good.iloc[i].to_dict()
+
+    def inject(self, reason: str, mask: np.ndarray | None = None, row=None, **changes) -> None:
+        """One bad row with one reason: pick an unused good row (within ``mask``), copy it
+        (``row(i)``, default: as it is), set ``changes`` (a value, or a function of the
+        picked row's index) and place it after its source row."""
+        i = self.pick(mask)
+        r = (row or self.row)(i)
+        for col, v in changes.items():
+            r[col] = v(i) if callable(v) else v
+        self.add(i, r, [reason])
+
     def result(self) -> tuple[pd.DataFrame, list[tuple[int, list[str]]]]:
         keys = np.concatenate([np.arange(len(self.good), dtype=float),
                                np.array([b[0] for b in self.bad], dtype=float)])
@@ -145,30 +158,20 @@ def _corrupt_forloeb(f: pd.DataFrame, rng, kommune_navn: dict) -> tuple[pd.DataF
         r["person_id"] = next(new_id)
         return r
 
-    for _ in range(3):
-        i = inj.pick(); r = base(i); r["person_id"] = f"0101{90 + _:02d}-12{_:02d}"
-        inj.add(i, r, ["cpr_i_person_id"])
-        i = inj.pick(); r = base(i); r["start_dato"] = "31-02-2018"
-        inj.add(i, r, ["ugyldig_dato"])
-        i = inj.pick(); r = base(i); r["kommune_kode"] = "999"
-        inj.add(i, r, ["ukendt_kommune"])
-        i = inj.pick(); r = base(i); r["ydelsesgruppe"] = "dagpenge"
-        inj.add(i, r, ["ukendt_kategori"])
-        i = inj.pick(closed); r = base(i)
-        r["slut_dato"] = (start[i] - pd.Timedelta(days=10)).strftime("%d-%m-%Y")
-        inj.add(i, r, ["slut_foer_start"])
-        i = inj.pick(closed); r = base(i); r["slut_dato"] = ""; r["afgang"] = "job"
-        inj.add(i, r, ["afgang_uden_slut"])
-        i = inj.pick(); r = base(i); r["koen"] = ""
-        inj.add(i, r, ["manglende_vaerdi"])
-        i = inj.pick(); r = base(i); r["foedselsaar"] = "1850"
-        inj.add(i, r, ["foedselsaar_uden_for_interval"])
-        i = inj.pick(); r = base(i); r["foedselsaar"] = "19x0"
-        inj.add(i, r, ["ugyldigt_tal"])
-        i = inj.pick(); inj.add(i, g.iloc[i].to_dict(), ["dublet"])
-        i = inj.pick(long_closed); r = g.iloc[i].to_dict()
-        r["start_dato"] = (start[i] + pd.Timedelta(days=1)).strftime("%d.%m.%Y")
-        inj.add(i, r, ["overlap"])
+    for j in range(3):
+        inj.inject("cpr_i_person_id", row=base, person_id=f"0101{90 + j:02d}-12{j:02d}")
+        inj.inject("ugyldig_dato", row=base, start_dato="31-02-2018")
+        inj.inject("ukendt_kommune", row=base, kommune_kode="999")
+        inj.inject("ukendt_kategori", row=base, ydelsesgruppe="dagpenge")
+        inj.inject("slut_foer_start", closed, base,
+                   slut_dato=lambda i: (start[i] - pd.Timedelta(days=10)).strftime("%d-%m-%Y"))
+        inj.inject("afgang_uden_slut", closed, base, slut_dato="", afgang="job")
+        inj.inject("manglende_vaerdi", row=base, koen="")
+        inj.inject("foedselsaar_uden_for_interval", row=base, foedselsaar="1850")
+        inj.inject("ugyldigt_tal", row=base, foedselsaar="19x0")
+        inj.inject("dublet")
+        inj.inject("overlap", long_closed,
+                   start_dato=lambda i: (start[i] + pd.Timedelta(days=1)).strftime("%d.%m.%Y"))
     return inj.result()
 
 
@@ -189,23 +192,15 @@ def _corrupt_kontakter(k: pd.DataFrame, rng) -> tuple[pd.DataFrame, list]:
     samtale = (k["type"] == "samtale").to_numpy()
     attest = (k["type"] == "laegeattest").to_numpy()
     for j in range(3):
-        i = inj.pick(); r = g.iloc[i].to_dict(); r["dato"] = "32.01.2019"
-        inj.add(i, r, ["ugyldig_dato"])
-        i = inj.pick(); r = g.iloc[i].to_dict(); r["minutter"] = "-5"
-        inj.add(i, r, ["negativt_tal"])
-        i = inj.pick(); r = g.iloc[i].to_dict(); r["udgift_kr"] = "ca. 500"
-        inj.add(i, r, ["ugyldigt_tal"])
-        i = inj.pick(samtale); r = g.iloc[i].to_dict(); r["type"] = "moede"
-        inj.add(i, r, ["ukendt_kategori"])
-        i = inj.pick(attest); r = g.iloc[i].to_dict(); r["kanal"] = "telefon"
-        inj.add(i, r, ["kanal_uden_samtale"])
-        i = inj.pick(); r = g.iloc[i].to_dict(); r["kommune_kode"] = "999"
-        inj.add(i, r, ["ukendt_kommune"])
-        i = inj.pick(); r = g.iloc[i].to_dict(); r["person_id"] = f"1506{78 + j}1234"
-        inj.add(i, r, ["cpr_i_person_id"])
-        i = inj.pick(); r = g.iloc[i].to_dict(); r["dato"] = ""
-        inj.add(i, r, ["manglende_vaerdi"])
-        i = inj.pick(); inj.add(i, g.iloc[i].to_dict(), ["dublet"])
+        inj.inject("ugyldig_dato", dato="32.01.2019")
+        inj.inject("negativt_tal", minutter="-5")
+        inj.inject("ugyldigt_tal", udgift_kr="ca. 500")
+        inj.inject("ukendt_kategori", samtale, type="moede")
+        inj.inject("kanal_uden_samtale", attest, kanal="telefon")
+        inj.inject("ukendt_kommune", kommune_kode="999")
+        inj.inject("cpr_i_person_id", person_id=f"1506{78 + j}1234")
+        inj.inject("manglende_vaerdi", dato="")
+        inj.inject("dublet")
     return inj.result()
 
 
@@ -214,14 +209,12 @@ def _corrupt_ugestatus(u: pd.DataFrame, rng) -> tuple[pd.DataFrame, list]:
     inj = _Injector(g, rng)
     weeks = [c for c in g.columns if c.startswith("y_")]
     for j in range(2):
-        i = inj.pick(); r = g.iloc[i].to_dict(); r["person_id"] = f"Q{9_000_000 + j}"
-        r[weeks[int(rng.integers(len(weeks)))]] = "424242"
-        inj.add(i, r, ["ukendt_ydelseskode"])
-        i = inj.pick(); r = g.iloc[i].to_dict(); r["person_id"] = f"02038{5 + j}-4321"
-        inj.add(i, r, ["cpr_i_person_id"])
-        i = inj.pick(); r = g.iloc[i].to_dict(); r["person_id"] = ""
-        inj.add(i, r, ["manglende_vaerdi"])
-        i = inj.pick(); inj.add(i, g.iloc[i].to_dict(), ["dublet"])
+        inj.inject("ukendt_ydelseskode", row=lambda i: {
+            **inj.row(i), "person_id": f"Q{9_000_000 + j}",
+            weeks[int(rng.integers(len(weeks)))]: "424242"})
+        inj.inject("cpr_i_person_id", person_id=f"02038{5 + j}-4321")
+        inj.inject("manglende_vaerdi", person_id="")
+        inj.inject("dublet")
     return inj.result()
 
 
