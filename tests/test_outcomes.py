@@ -395,17 +395,15 @@ def test_exposure_equals_catalogue_method_with_the_shipped_catalogue(tmp_path):
     assert r.manifest["forsoeg"] == [t.id for t in fs]
 
 
-def test_cli_build_and_ingest_print_the_same_reconciliation(tmp_path, capsys):
+def test_cli_build_and_ingest_print_the_same_reconciliation(tmp_path, capsys, corrupted_dataset):
     """`build` (compact lines) and `ingest` (tab table) print read = accepted + quarantined per
     register; the numbers equal the rows of the simulated raw files (pyarrow) and the
     quarantine files, and both commands print the same counts."""
     import pyarrow.parquet as pq
 
     from evaluering.cli import main
-    from evaluering.simulate import corrupt_copy, simulate
 
-    raw = simulate(tmp_path / "raw", n_persons=150, seed=4)
-    bad = corrupt_copy(raw, tmp_path / "bad", seed=4)
+    raw, bad = corrupted_dataset(n_persons=800, seed=9)    # shared with test_simulate_corrupt
     assert main(["--quiet", "build", str(bad), "--out", str(tmp_path / "b")]) == 0
     out = capsys.readouterr().out
     lines = [ln.split("\t") for ln in out.splitlines() if ln.startswith("ingest\t")]

@@ -17,7 +17,7 @@ import pytest
 
 from evaluering import contract
 from evaluering.outcomes import build_outcomes
-from test_outcomes_helpers import D, FakeForsoeg, random_registers
+from test_outcomes_helpers import D, FakeForsoeg
 
 CENSUR = set(contract.UGE_CENSUR)
 UDD = set(contract.UGE_UDDANNELSE)
@@ -131,10 +131,8 @@ def _canon(folder: Path):
 
 
 @pytest.fixture(scope="module")
-def random_set(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ref") / "p"
-    info = random_registers(folder, n_persons=400, seed=7)
-    return folder, info
+def random_set(canonical_registers):
+    return canonical_registers(n_persons=400, seed=7)
 
 
 @pytest.mark.parametrize("n_weeks,window", [(4, None), (8, D(2019, 6, 30))])

@@ -14,7 +14,7 @@ from lifelines import KaplanMeierFitter
 from evaluering import contract
 from evaluering.outcomes import build_outcomes
 from evaluering.panels import forsoeg_panel
-from test_outcomes_helpers import D, FakeForsoeg, random_registers, spell, weeks, write_canonical
+from test_outcomes_helpers import D, FakeForsoeg, spell, weeks, write_canonical
 
 TRIAL = FakeForsoeg("samtaler", "Samtaler", "FK II", ("a-dagpenge", "kontanthjaelp"), D(2017, 7, 1),
                     D(2021, 12, 31), ("851", "860"), udeluk_fra_kontrol=("201",),
@@ -22,10 +22,9 @@ TRIAL = FakeForsoeg("samtaler", "Samtaler", "FK II", ("a-dagpenge", "kontanthjae
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("pan") / "p"
-    random_registers(folder, n_persons=500, seed=11)
-    r = build_outcomes(folder, forsoeg=[TRIAL])
+def built(canonical_registers, tmp_path_factory):
+    folder, _ = canonical_registers(n_persons=500, seed=11)
+    r = build_outcomes(folder, forsoeg=[TRIAL], out_dir=tmp_path_factory.mktemp("pan") / "o")
     out = {n: pd.read_parquet(p) for n, p in r.files.items() if n != "manifest"}
     f = pd.read_parquet(folder / "forloeb.parquet")
     k = pd.read_parquet(folder / "kontakter.parquet")

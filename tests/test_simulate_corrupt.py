@@ -7,16 +7,13 @@ import pandas as pd
 import pytest
 
 from evaluering import contract
-from evaluering.simulate import corrupt_copy, simulate
+from evaluering.simulate import simulate
 from evaluering.simulate.corrupt import GROUND_TRUTH_FILE
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory):
-    base = tmp_path_factory.mktemp("korrupt")
-    src = simulate(base / "src", n_persons=800, seed=9)
-    dst = corrupt_copy(src, base / "dst", seed=9)
-    return src, dst
+def pair(corrupted_dataset):
+    return corrupted_dataset(n_persons=800, seed=9)
 
 
 def _read_bad_csv(path):
