@@ -129,3 +129,11 @@ def run_guarded(app: typer.Typer, argv: list[str]) -> int:
 
 
 QuietOption = typer.Option(False, "--quiet", "-q", help="Only warnings and the result.")
+
+# Parameters of the commands that read a raw data set (`ingest`, `build`)
+RawDirArgument = typer.Argument(..., help="Raw data-set folder: forloeb, kontakter, ugestatus "
+                                "(.parquet/.csv/.csv.gz), ydelseskoder.toml, forsoeg.toml.")
+ProcessedOutOption = typer.Option(None, "--out", help="Folder of canonical tables to write "
+                                  "(default data/processed/<name of DATA_DIR>).")
+MemoryLimitOption = typer.Option(None, "--memory-limit", help="Engine memory limit, e.g. 8GB "
+                                 "(DuckDB spills to disk beyond it).")

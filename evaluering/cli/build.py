@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-from evaluering.cli._common import echo, echo_ingest, info
+from evaluering.cli._common import (MemoryLimitOption, ProcessedOutOption, RawDirArgument, echo,
+                                     echo_ingest, info)
 
 
 def _date(value: Optional[str], option: str) -> Optional[dt.date]:
@@ -51,7 +52,6 @@ def _run_outcomes(processed: Path, forsoeg: Optional[Path], n_weeks: int, engine
 _ENGINE = typer.Option("duckdb", "--engine", help="duckdb (default) or spark (needs pyspark).")
 _N = typer.Option(4, "--n-uger", "-n", min=1,
                   help="Consecutive self-supporting weeks that define a job (default 4).")
-_MEM = typer.Option(None, "--memory-limit", help="Engine memory limit, e.g. 8GB.")
 _WIN = typer.Option(None, "--vindue-slut",
                     help="End of the evaluation window (YYYY-MM-DD); default: the latest "
                          "'slut' in the trial catalogue.")
@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
         forsoeg: Optional[Path] = _CAT,
         n_weeks: int = _N,
         engine: str = _ENGINE,
-        memory_limit: Optional[str] = _MEM,
+        memory_limit: Optional[str] = MemoryLimitOption,
         out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: "
                                            "PROCESSED_DIR)."),
         window_end: Optional[str] = _WIN,
@@ -85,14 +85,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command("build")
     def build_cmd(
-        data_dir: Path = typer.Argument(..., help="Raw data-set folder (forloeb, kontakter, "
-                                        "ugestatus, ydelseskoder.toml, forsoeg.toml)."),
-        out: Optional[Path] = typer.Option(None, "--out", help="Processed folder (default "
-                                           "data/processed/<name of DATA_DIR>)."),
+        data_dir: Path = RawDirArgument,
+        out: Optional[Path] = ProcessedOutOption,
         forsoeg: Optional[Path] = _CAT,
         n_weeks: int = _N,
         engine: str = _ENGINE,
-        memory_limit: Optional[str] = _MEM,
+        memory_limit: Optional[str] = MemoryLimitOption,
         window_end: Optional[str] = _WIN,
         temp_dir: Optional[Path] = _TMP,
     ) -> None:

@@ -7,20 +7,18 @@ from typing import Optional
 
 import typer
 
-from evaluering.cli._common import echo_ingest, info
+from evaluering.cli._common import (MemoryLimitOption, ProcessedOutOption, RawDirArgument,
+                                     echo_ingest, info)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("ingest")
     def ingest_cmd(
-        data_dir: Path = typer.Argument(..., help="Data-set folder with forloeb, kontakter, "
-                                        "ugestatus (.parquet/.csv/.csv.gz) and the TOML files."),
-        out: Optional[Path] = typer.Option(None, "--out", help="Output folder "
-                                           "(default data/processed/<name of DATA_DIR>)."),
+        data_dir: Path = RawDirArgument,
+        out: Optional[Path] = ProcessedOutOption,
         koder: Optional[Path] = typer.Option(None, "--koder", help="Code mapping to use "
                                              "instead of DATA_DIR/ydelseskoder.toml."),
-        memory_limit: Optional[str] = typer.Option(None, "--memory-limit",
-                                                   help="DuckDB memory limit, e.g. 4GB."),
+        memory_limit: Optional[str] = MemoryLimitOption,
     ) -> None:
         """Validate raw registers into canonical Parquet tables; bad rows go to quarantine."""
         from evaluering.ingest import ingest
