@@ -1,8 +1,12 @@
 """Panel and discrete-time survival transformations (DuckDB dialect; Spark via sqlglot).
 
 Input views: ``sp`` (spells, from :func:`evaluering.outcomes.sql.spells_sql`),
-``tid_til_job``, ``ressourcer``, ``perioder_<periode>`` (periode_nr, periode, fra, til,
-dage: observed days of the period) and ``varigheder`` (uge 0..max).
+``tid_til_job``, ``ressourcer``, ``perioder_<periode>`` (periode_nr, fra, til, dage:
+observed days of the period) and ``varigheder`` (uge 0..max).
+
+Period labels in the outputs are computed here from the period numbers, in StatBank's form
+(``2017Q3``, ``2017M07``: :func:`period_label`, :func:`period_label_sql`), whatever label
+column the input views carry.
 """
 
 from __future__ import annotations
