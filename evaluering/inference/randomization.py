@@ -26,6 +26,14 @@ of ``τ``; the interval is ``{τ : p(τ) ≥ alpha}`` (bisection on each side, s
 every τ). With ``linear_in_outcome=True`` (true for TWFE, 2×2, event-study and
 Callaway–Sant'Anna type estimators, which are linear in ``y``) each permutation is evaluated
 only twice (on ``Y`` and on ``E``) and ``T*(τ) = T*_Y − τ·T*_E`` exactly.
+
+Several statistics from the same draws (``extra_stats``): a mapping name → callable on the
+estimator's output (or ``(callable, alternative)``) is evaluated on the same estimator call as
+the main statistic, for the observed assignment and every re-assignment, and each gets its own
+randomization p-value with the same formula (``RIResult.extra[name]``). The report uses it for
+the pre-trend test: the Wald statistic of the pre-treatment ATT(g,t) of Callaway–Sant'Anna as a
+one-sided (``"greater"``) permutation test, at no extra estimator cost. The main statistic, its
+p-value, CI and null distribution are unchanged by ``extra_stats``.
 """
 
 from __future__ import annotations
@@ -42,9 +50,40 @@ import pandas as pd
 from evaluering.inference._invert import bisect_boundary
 from evaluering.errors import EstimationError
 
-__all__ = ["RIResult", "randomization_inference", "count_assignments"]
+__all__ = ["RIResult", "RIExtra", "randomization_inference", "count_assignments"]
 
 _TIE_RTOL = 1e-9
+
+
+@dataclass(frozen=True)
+class RIExtra:
+    """One additional statistic evaluated on the same re-assignments as the main statistic.
+
+    estimate : the statistic on the observed assignment. p : its randomization p-value (same
+    formula as the main p-value; NaN if the observed statistic is not finite). n_nonfinite :
+    re-assignments on which the statistic was not finite (they count as not reaching the
+    observed value, as for the main statistic).
+    """
+
+    name: str
+    estimate: float
+    p: float
+    alternative: str
+    null_distribution: np.ndarray = field(repr=False)
+    n_nonfinite: int = 0
+
+    def __post_init__(self) -> None:
+        nd = np.array(self.null_distribution, dtype=float)
+        nd.flags.writeable = False
+        object.__setattr__(self, "null_distribution", nd)
+
+    def to_dict(self) -> dict[str, Any]:
+        def c(x):
+            x = float(x)
+            return None if (math.isnan(x) or math.isinf(x)) else x
+
+        return {"estimate": c(self.estimate), "p": c(self.p), "alternative": self.alternative,
+                "n_nonfinite": int(self.n_nonfinite)}
 
 
 @dataclass(frozen=True)
@@ -57,6 +96,8 @@ class RIResult:
         exact method this includes the observed assignment).
     n_possible : number of distinct assignments (may be astronomically large; float if so).
     ci : interval from inverting the constant-effect model (NaN when not computed).
+    extra : name → :class:`RIExtra` for the ``extra_stats`` evaluated on the same draws
+        (empty when none were requested).
     """
 
     estimate: float
@@ -71,6 +112,7 @@ class RIResult:
     alpha: float = 0.05
     n_units: int = 0
     info: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, RIExtra] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         nd = np.array(self.null_distribution, dtype=float)
@@ -78,6 +120,7 @@ class RIResult:
         object.__setattr__(self, "null_distribution", nd)
         object.__setattr__(self, "ci", (float(self.ci[0]), float(self.ci[1])))
         object.__setattr__(self, "info", MappingProxyType(dict(self.info)))
+        object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
 
     @property
     def exact(self) -> bool:
@@ -100,13 +143,16 @@ class RIResult:
                 return int(x)
             return x
 
-        return {"estimate": c(self.estimate), "p": c(self.p), "ci": [c(self.ci[0]), c(self.ci[1])],
-                "alpha": self.alpha, "method": self.method,
-                "n_assignments": int(self.n_assignments), "n_possible": c(float(self.n_possible)),
-                "alternative": self.alternative, "permuted": self.permuted,
-                "n_units": int(self.n_units),
-                "info": {k: c(v) if not isinstance(v, (list, dict, tuple)) else v
-                         for k, v in self.info.items()}}
+        out = {"estimate": c(self.estimate), "p": c(self.p), "ci": [c(self.ci[0]), c(self.ci[1])],
+               "alpha": self.alpha, "method": self.method,
+               "n_assignments": int(self.n_assignments), "n_possible": c(float(self.n_possible)),
+               "alternative": self.alternative, "permuted": self.permuted,
+               "n_units": int(self.n_units),
+               "info": {k: c(v) if not isinstance(v, (list, dict, tuple)) else v
+                        for k, v in self.info.items()}}
+        if self.extra:  # only when requested: the dict of existing callers is unchanged
+            out["extra"] = {k: v.to_dict() for k, v in self.extra.items()}
+        return out
 
     def plot(self, ax=None, bins: int = 40):
         """Histogram of the randomization distribution with the observed statistic marked."""
@@ -181,7 +227,8 @@ def randomization_inference(estimator: Callable, data, unit: str, *,
                             alternative: str = "two-sided", ci: bool = False,
                             outcome: str | None = None, exposure: str | None = None,
                             linear_in_outcome: bool = False, alpha: float = 0.05,
-                            strata: str | None = None) -> RIResult:
+                            strata: str | None = None,
+                            extra_stats: Mapping[str, Any] | None = None) -> RIResult:
     """Randomization inference for ``estimator(data)`` (a float or an ``EstimateResult``).
 
     Exactly one of ``treatment_col`` (unit-level 0/1, or time-varying with ``time``) and
@@ -192,6 +239,13 @@ def randomization_inference(estimator: Callable, data, unit: str, *,
     cohort``), ``exposure`` (observed per-row treatment exposure). ``strata``: a unit-level
     column (e.g. region); labels are then permuted only within each stratum (the number of
     assignments is the product of the strata's multinomial counts).
+
+    ``extra_stats``: name → ``callable`` or ``(callable, alternative)``; each callable gets the
+    estimator's output (``"estimate"``/``"t"`` also accepted) and is evaluated on the same
+    estimator call as ``stat``, for the observed and every re-assigned data set; a bare
+    callable uses ``alternative``. A Wald-type statistic (large = evidence against the null)
+    needs ``"greater"``. Results in ``RIResult.extra``. E.g. the Callaway–Sant'Anna pre-trend
+    test: ``extra_stats={"pretest": (lambda r: r.info["pretest_stat"], "greater")}``.
     """
     from evaluering.estimators._panel import as_frame, require_columns
 
@@ -199,6 +253,7 @@ def randomization_inference(estimator: Callable, data, unit: str, *,
         raise ValueError("give exactly one of treatment_col and cohort_col")
     if alternative not in ("two-sided", "greater", "less"):
         raise ValueError("alternative must be 'two-sided', 'greater' or 'less'")
+    extras = _extra_specs(extra_stats, alternative)
     df = as_frame(data).copy()
     col = treatment_col or cohort_col
     require_columns(df, [unit, time], no_missing=True)
@@ -248,6 +303,11 @@ def randomization_inference(estimator: Callable, data, unit: str, *,
 
     def run(frame: pd.DataFrame) -> float:
         return _as_stat(estimator(frame), stat)
+
+    def run_all(frame: pd.DataFrame) -> tuple[float, list[float]]:
+        """The main statistic and every extra statistic from ONE estimator call."""
+        out = estimator(frame)
+        return _as_stat(out, stat), [_as_stat(out, f) for _, f, _ in extras]
 
     if strata is not None:
         require_columns(df, [strata])
@@ -303,12 +363,13 @@ def randomization_inference(estimator: Callable, data, unit: str, *,
     # observed statistic and the randomization distribution
     try:
         df[col] = original
-        T_obs = run(df)
+        T_obs, X_obs = run_all(df)
         null = np.empty(len(assignments))
+        null_X = np.empty((len(assignments), len(extras)))
         null_E = np.empty(len(assignments)) if (ci and linear_in_outcome) else None
         for b, a in enumerate(assignments):
             frame = assign(a)
-            null[b] = run(frame)
+            null[b], null_X[b] = run_all(frame)
             if null_E is not None:
                 frame[outcome] = E
                 null_E[b] = run(frame)
@@ -350,12 +411,45 @@ def randomization_inference(estimator: Callable, data, unit: str, *,
         ci_val = (_ci_side(p_tau, T_obs, -1, scale, alpha), _ci_side(p_tau, T_obs, +1, scale, alpha))
         info["ci_model"] = "constant additive effect, Y - tau*exposure"
 
+    extra = {}
+    for k, (name, _, alt) in enumerate(extras):
+        xs = null_X[:, k]
+        x0 = float(X_obs[k])
+        extra[name] = RIExtra(name=name, estimate=x0,
+                              p=_pvalue(x0, xs, alt, exact) if math.isfinite(x0) else math.nan,
+                              alternative=alt, null_distribution=xs,
+                              n_nonfinite=int((~np.isfinite(xs)).sum()))
     return RIResult(estimate=T_obs, p=p, method="exact" if exact else "monte-carlo",
                     n_assignments=len(assignments),
                     n_possible=float(n_possible) if n_possible > 2**62 else n_possible,
                     alternative=alternative,
                     permuted=f"{col} ({'paths' if path_mode else 'unit labels'})",
-                    null_distribution=null, ci=ci_val, alpha=alpha, n_units=N, info=info)
+                    null_distribution=null, ci=ci_val, alpha=alpha, n_units=N, info=info,
+                    extra=extra)
+
+
+def _extra_specs(extra_stats, alternative: str) -> list[tuple[str, Any, str]]:
+    """Normalise ``extra_stats`` to ``[(name, stat, alternative)]``."""
+    if not extra_stats:
+        return []
+    if not isinstance(extra_stats, Mapping):
+        raise ValueError("extra_stats must be a mapping name -> callable or (callable, alternative)")
+    out = []
+    for name, spec in extra_stats.items():
+        if isinstance(spec, tuple):
+            if len(spec) != 2:
+                raise ValueError(f"extra_stats[{name!r}]: give (callable, alternative)")
+            f, alt = spec
+        else:
+            f, alt = spec, alternative
+        if alt not in ("two-sided", "greater", "less"):
+            raise ValueError(f"extra_stats[{name!r}]: alternative must be 'two-sided', "
+                             "'greater' or 'less'")
+        if not (callable(f) or f in ("estimate", "t")):
+            raise ValueError(f"extra_stats[{name!r}] must be callable, 'estimate' or 't'")
+        out.append((str(name), f, alt))
+    return out
+
 
 
 def _pvalue(T: float, null: np.ndarray, alternative: str, exact: bool) -> float:
