@@ -1,5 +1,6 @@
 """`evaluering estimate`: parsing, derived treatment/cohort, JSON shape, exit codes."""
 
+import itertools
 import json
 from pathlib import Path
 
@@ -194,11 +195,15 @@ P99 = ["--y", "PacksPerCapita", "--unit", "State", "--time", "Year", "--treatmen
 def test_sdid_and_sc_on_prop99_published(app, capsys):
     # Arkhangelsky et al. (2021) / synthdid README: SDID -15.60, SC -19.62 (our exact
     # simplex solver reaches a slightly better pre-fit: within 0.15 of the published SC)
-    rc, out, _ = run(app, capsys, PROP99, "--method", "sdid", *P99, "--json")
+    rc, out, _ = run(app, capsys, PROP99, "--method", "sdid", *P99, "--inference", "placebo",
+                     "--json")
     assert rc == 0
     d = json.loads(out)
     assert d["estimate"] == pytest.approx(-15.60, abs=0.01)
     assert d["inference"] == "placebo" and 8 < d["se"] < 11
+    # placebo inference stays selectable but is labelled descriptive, with the measured rate
+    assert "descriptive" in d["info"]["inference_note"]
+    assert "20 %" in d["info"]["inference_note"]
     uw = pd.DataFrame(d["components"]["unit_weights"])
     tw = pd.DataFrame(d["components"]["time_weights"])
     assert uw["weight"].sum() == pytest.approx(1) and tw["weight"].sum() == pytest.approx(1)
@@ -208,8 +213,75 @@ def test_sdid_and_sc_on_prop99_published(app, capsys):
     assert rc == 0 and d["estimate"] == pytest.approx(-19.62, abs=0.15)
     top = {r["unit"] for r in d["components"]["unit_weights"] if r["weight"] > 0.1}
     assert {"Utah", "Montana", "Nevada"} <= top
-    # placebo p-value: rank of California's post/pre MSPE ratio among the 39 states
-    assert 0 < d["p"] <= 5 / 39
+    # one treated unit: sc's default stays ADH's placebo test (a permutation test here):
+    # rank of California's post/pre MSPE ratio among the 39 states; no descriptive label
+    assert d["inference"] == "placebo" and 0 < d["p"] <= 5 / 39
+    assert "inference_note" not in d["info"]
+
+
+def test_sdid_default_is_randomization_inference_exact_on_prop99(app, capsys):
+    from evaluering.estimators.synth import synthdid
+
+    rc, out, _ = run(app, capsys, PROP99, "--method", "sdid", *P99, "--json")
+    assert rc == 0
+    d = json.loads(out)
+    assert d["inference"] == "ri" and "inference_note" not in d["info"]
+    assert d["estimate"] == pytest.approx(-15.60, abs=0.01)
+    # one treated unit of 39: exact, every state in turn as the treated unit
+    assert d["info"]["ri_method"] == "exact" and d["info"]["ri_assignments"] == 39
+    assert d["info"]["ri_statistic"] == "estimate"
+    # independent brute force: SDID with each state treated from 1989 on
+    p99 = pd.read_csv(PROP99)
+    start = p99.loc[p99["treated"] == 1, "Year"].min()
+    taus = {}
+    for state in p99["State"].unique():
+        f = p99.assign(D=((p99["State"] == state) & (p99["Year"] >= start)).astype(float))
+        taus[state] = synthdid(f, "PacksPerCapita", "State", "Year", "D", inference="none").estimate
+    obs = taus["California"]
+    assert obs == pytest.approx(d["estimate"], rel=1e-10)
+    k = sum(abs(t) >= abs(obs) * (1 - 1e-9) for t in taus.values())
+    assert d["p"] == pytest.approx(k / 39, abs=1e-12)
+
+
+def test_sdid_ri_is_studentized_with_several_treated_units(app, capsys, tmp_path):
+    """Several treated units: the RI statistic is estimate / jackknife SE; exact enumeration
+    (2 treated of 9 units: 36 assignments) checked against a brute force written here."""
+    from evaluering.estimators.synth import synthdid
+
+    rng = np.random.default_rng(4)
+    N, T = 9, 8
+    unit = np.repeat([f"k{i}" for i in range(N)], T)
+    t = np.tile(np.arange(1, T + 1), N)
+    scale = np.repeat(np.exp(rng.normal(0, 0.7, N)), T)
+    y = np.repeat(rng.normal(0, 2, N), T) + 0.3 * t + rng.normal(0, 1, N * T) * scale
+    g = np.where(np.isin(unit, ["k0", "k1"]), 6, 0)
+    df = pd.DataFrame({"k": unit, "t": t, "y": y, "g": g})
+    p = tmp_path / "s.csv"
+    df.to_csv(p, index=False)
+    rc, out, err = run(app, capsys, p, "--method", "sdid", "--y", "y", "--unit", "k", "--time",
+                       "t", "--cohort", "g", "--json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["inference"] == "ri" and d["info"]["ri_method"] == "exact"
+    assert d["info"]["ri_assignments"] == 36
+    assert d["info"]["ri_statistic"] == "estimate / jackknife se"
+
+    def tstat(pair):
+        f = df.assign(D=(df["k"].isin(pair) & (df["t"] >= 6)).astype(float))
+        r = synthdid(f, "y", "k", "t", "D", inference="jackknife")
+        return r.estimate / r.se
+
+    units = [f"k{i}" for i in range(N)]
+    ts = np.array([tstat(pair) for pair in itertools.combinations(units, 2)])
+    obs = tstat(("k0", "k1"))
+    assert d["se"] == pytest.approx(
+        synthdid(df.assign(D=((df.g > 0) & (df.t >= 6)).astype(float)), "y", "k", "t", "D",
+                 inference="jackknife").se, rel=1e-10)
+    assert d["p"] == pytest.approx(np.mean(np.abs(ts) >= abs(obs) * (1 - 1e-9)), abs=1e-12)
+    # the jackknife itself stays selectable, labelled descriptive
+    rc, out, _ = run(app, capsys, p, "--method", "sdid", "--y", "y", "--unit", "k", "--time",
+                     "t", "--cohort", "g", "--inference", "jackknife")
+    assert rc == 0 and "descriptive" in out and "jackknife" in out
 
 
 def test_sdid_jackknife_and_inference_errors(app, capsys):

@@ -10,6 +10,13 @@ treated. With ``--cohort`` and a method that needs a treatment dummy, ``treatmen
 cohort``; with ``--treatment`` and a method that needs a cohort, ``cohort`` = the first period
 in which the unit is treated (0 if never).
 
+Default inference: the estimators' analytic standard errors, except ``sdid`` (randomization
+inference over municipalities, ``ri``) and ``sc`` (``ri`` with several treated units; with one
+treated unit ADH's in-space placebo test, which is then itself a permutation test). The SDID
+placebo and jackknife (and SC placebo with several treated units) stay selectable but are
+labelled descriptive in the output and in ``info["inference_note"]`` of ``--json``: the
+calibration study (``docs/calibration.md``) measured their size with few treated units.
+
 Headline ``estimate`` per method: ``cs`` the chosen ``--aggregation`` (default simple), ``sa``
 the cell-share-weighted ATT, ``bjs`` the average over treated observations, ``twfe``/``did2x2``
 the treatment coefficient, ``event`` the simple average of the post-period (e >= 0)
@@ -91,10 +98,17 @@ def _run_cs(df, o):
 def _run_sdid(df, o):
     from evaluering.estimators.synth import synthdid
 
-    inf = o.get("inference", "placebo")
+    inf = o.get("inference", "ri")
+    if inf == "ri":
+        # the studentized RI statistic needs the jackknife SE (undefined with one treated unit)
+        inf = "jackknife" if _n_treated(df, o["unit"]) >= 2 else "none"
     inf = inf if inf in ("placebo", "jackknife", "bootstrap") else "none"
     return synthdid(df, o["y"], o["unit"], o["time"], "_treat", covariates=o["covariates"],
                     inference=inf, seed=o.get("seed", 0))
+
+
+def _n_treated(df, unit: str) -> int:
+    return int(df.loc[df["_cohort"] > 0, unit].nunique())
 
 
 def _run_sc(df, o):
@@ -117,10 +131,44 @@ METHODS: dict[str, MethodSpec] = {
     "sdid": MethodSpec("treatment", _run_sdid, help="synthetic difference-in-differences"),
 }
 
-# How each method computes se/ci/p when --inference is not given.
-DEFAULT_INFERENCE = {"sc": "placebo", "sdid": "placebo"}
+# How each method computes se/ci/p when --inference is not given (sc: placebo instead when
+# there is a single treated unit, see _default_inference).
+DEFAULT_INFERENCE = {"sc": "ri", "sdid": "ri"}
 # Methods whose estimate is linear in the outcome (the RI confidence interval is then cheap).
 _LINEAR_IN_Y = {"did2x2", "twfe", "event", "cs", "sa", "bjs"}
+
+# Measured size of the few-treated-units inference that stays selectable (docs/calibration.md,
+# studies/calibration.py). Printed with every result that uses it.
+_CALIBRATION_NOTE = {
+    ("sdid", "placebo"): "the SDID placebo test rejected a true null in 20 % of 100 simulated "
+                         "data sets with 11 of 98 municipalities treated (nominal 5 %)",
+    ("sdid", "jackknife"): "the SDID jackknife (normal reference) rejected a true null in "
+                           "{jk} with 11 of 98 municipalities treated (nominal 5 %)",
+    ("sc", "placebo"): "with several treated units the SC placebo compares their average with "
+                       "single-donor placebos (smoother); its size is not calibrated",
+}
+SDID_JACKKNIFE_RATE = "(not yet measured)"
+
+
+def _default_inference(method: str, data, o) -> str:
+    inf = DEFAULT_INFERENCE.get(method, "analytic")
+    if method == "sc" and _n_treated(data, o["unit"]) == 1:
+        return "placebo"  # ADH's in-space placebo test: a permutation test with one treated unit
+    return inf
+
+
+def _inference_note(method: str, inference: str, data, o) -> str | None:
+    """The 'descriptive' label for placebo/jackknife inference (None when not applicable)."""
+    key = (method, inference)
+    if key not in _CALIBRATION_NOTE:
+        return None
+    n_tr = _n_treated(data, o["unit"])
+    if method == "sc" and n_tr == 1:
+        return None
+    text = _CALIBRATION_NOTE[key].format(jk=SDID_JACKKNIFE_RATE)
+    return (f"{inference} inference is descriptive with few treated units ({n_tr} here): "
+            f"{text}; docs/calibration.md. Use --inference ri (the default) for p-values and "
+            "intervals.")
 
 def _wild(method: str, data, o, res):
     """Wild cluster bootstrap (WCR, Rademacher, 9,999 draws) p-value and CI for the TWFE
@@ -151,18 +199,25 @@ def _ri(method: str, data, o, res):
     from evaluering.inference.randomization import randomization_inference
 
     spec = METHODS[method]
+    o = {**o, "inference": "ri"}
 
     def estimator(d):
         d = _derive_treatment(d, o["time"], spec.needs)
         return spec.run(d, o)
 
+    # SDID with several treated units: the statistic is the estimate over its jackknife SE
+    # (studentized), which keeps its size when the treated units are noisier or quieter than a
+    # random set of the same number (docs/calibration.md); the estimate itself otherwise.
+    studentized = method == "sdid" and _n_treated(data, o["unit"]) >= 2
+    stat = (lambda r: r.estimate / r.se) if studentized else "estimate"
     ri = randomization_inference(estimator, data, o["unit"], cohort_col="_cohort", time=o["time"],
                                  n_perm=999, seed=0, ci=method in _LINEAR_IN_Y, outcome=o["y"],
-                                 linear_in_outcome=method in _LINEAR_IN_Y)
+                                 linear_in_outcome=method in _LINEAR_IN_Y, stat=stat)
     info = dict(res.info)
     info.update({"ri_method": ri.method, "ri_assignments": ri.n_assignments,
-                 "ri_possible": float(ri.n_possible), "analytic_p": res.p,
-                 "analytic_ci": [res.ci[0], res.ci[1]]})
+                 "ri_possible": float(ri.n_possible),
+                 "ri_statistic": "estimate / jackknife se" if studentized else "estimate",
+                 "analytic_p": res.p, "analytic_ci": [res.ci[0], res.ci[1]]})
     return dataclasses.replace(res, p=ri.p, ci=ri.ci, inference="ri", info=info)
 
 
@@ -345,8 +400,10 @@ def register(app: typer.Typer) -> None:
         inference: str = typer.Option(None, "--inference",
                                       help="How se/ci/p are computed: analytic (default), wild "
                                            "(wild cluster bootstrap; twfe), ri (randomization "
-                                           "inference over units; any method), placebo (sc, "
-                                           "sdid; their default), jackknife (sdid)."),
+                                           "inference over units; any method; default of sdid "
+                                           "and of sc with several treated units), placebo "
+                                           "(sc, sdid; descriptive with few treated units), "
+                                           "jackknife (sdid; descriptive)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Estimate a difference-in-differences effect and print it."""
@@ -367,22 +424,29 @@ def register(app: typer.Typer) -> None:
                              expected=" | ".join(spec.controls))
         if aggregation not in AGGREGATIONS:
             raise InputError(f"unknown aggregation '{aggregation}'", expected=" | ".join(AGGREGATIONS))
-        if inference is None:
-            inference = DEFAULT_INFERENCE.get(method, "analytic")
-        if inference not in INFERENCE:
+        if inference is not None and inference not in INFERENCE:
             raise InputError(f"unknown inference '{inference}'", expected=" | ".join(INFERENCE))
         covs = [c.strip() for c in covariates.split(",") if c.strip()] if covariates else []
         df = read_table(file)
         info(f"read {len(df):,} rows from {file}")
         data = prepare(df, file, method, y=y, unit=unit, time=time, cohort=cohort,
                        treatment=treatment, covariates=covs, cluster=cluster, weights=weights)
+        if inference is None:
+            inference = _default_inference(method, data, {"unit": unit})
         opts = {"y": y, "unit": unit, "time": time, "covariates": covs or None, "cluster": cluster,
                 "weights": weights, "control": control, "aggregation": aggregation,
                 "inference": inference, "seed": 0}
         res = spec.run(data, opts)
         if INFERENCE[inference] is not None:
             res = INFERENCE[inference](method, data, opts, res)
+        note = _inference_note(method, inference, data, opts)
+        if note is not None:
+            import dataclasses
+
+            res = dataclasses.replace(res, info={**res.info, "inference_note": note})
         if as_json:
             echo(json.dumps(_json_safe(res.to_dict()), allow_nan=False))
         else:
             _print_table(res)
+            if note is not None:
+                echo(f"note: {note}")
