@@ -17,7 +17,11 @@ import pandas as pd
 import pytest
 
 from evaluering.estimators.cs import callaway_santanna
-from evaluering.inference.randomization import RIExtra, randomization_inference
+from evaluering.inference.randomization import (
+    RIExtra,
+    pretrend_statistic,
+    randomization_inference,
+)
 
 
 def cs_cells(frame: pd.DataFrame):
@@ -155,7 +159,8 @@ def pre_mean(res) -> float:
     return float(gt.loc[~gt["post"].astype(bool), "att"].mean())
 
 
-STATS = {"wald": (wald, "greater"), "sumt2": (sum_t2, "greater"), "premean": (pre_mean, "two-sided")}
+STATS = {"wald": (wald, "greater"), "sumt2": (sum_t2, "greater"), "premean": (pre_mean, "two-sided"),
+         "library_mean": pretrend_statistic("mean")}
 
 
 def _rejections(R, seed0, level, n_perm, **dgp):
@@ -184,5 +189,26 @@ def test_power_against_a_planted_pretrend():
     R = 12
     rej = _rejections(R, 50_000, 0.05, 19, pretrend=1.5, sigma=0.5)
     assert rej["premean"] >= 0.8 * R, rej
+    assert rej["library_mean"] == rej["premean"]
     assert rej["sumt2"] >= 0.7 * R, rej
     assert rej["wald"] >= 0.5 * R, rej
+
+
+def test_pretrend_statistics_read_the_pre_treatment_att_gt():
+    rng = np.random.default_rng(8)
+    res = cs_cells(cell_panel(rng, n_units=30, T=6, pretrend=0.3))
+    gt = res.components["att_gt"]
+    # pre-treatment rows written out by hand: t < g (no anticipation)
+    pre = gt[gt["time"] < gt["group"]]
+    f, alt = pretrend_statistic("mean")
+    assert alt == "two-sided" and f(res) == pytest.approx(pre["att"].mean(), rel=1e-12)
+    f, alt = pretrend_statistic("sumt2")
+    assert alt == "greater"
+    assert f(res) == pytest.approx(((pre["att"] / pre["se"]) ** 2).sum(), rel=1e-12)
+    f, alt = pretrend_statistic("wald")
+    assert alt == "greater" and f(res) == res.info["pretest_stat"]
+    ev = res.components["event"]
+    f, _ = pretrend_statistic("event_ss")
+    assert f(res) == pytest.approx((ev.loc[ev["e"] < 0, "att"] ** 2).sum(), rel=1e-12)
+    with pytest.raises(ValueError):
+        pretrend_statistic("max")

@@ -50,7 +50,8 @@ import pandas as pd
 from evaluering.inference._invert import bisect_boundary
 from evaluering.errors import EstimationError
 
-__all__ = ["RIResult", "RIExtra", "randomization_inference", "count_assignments"]
+__all__ = ["RIResult", "RIExtra", "randomization_inference", "count_assignments",
+           "pretrend_statistic"]
 
 _TIE_RTOL = 1e-9
 
@@ -450,6 +451,53 @@ def _extra_specs(extra_stats, alternative: str) -> list[tuple[str, Any, str]]:
         out.append((str(name), f, alt))
     return out
 
+
+
+def pretrend_statistic(kind: str = "mean") -> tuple[Callable[[Any], float], str]:
+    """A pre-trend statistic of a Callaway–Sant'Anna result for ``extra_stats``, with its
+    alternative: ``randomization_inference(..., extra_stats={"pretest":
+    pretrend_statistic("mean")})``.
+
+    Read from the result's ``att_gt`` table (rows with ``post == False``: the pre-treatment
+    ATT(g,t)), its ``event`` table (``e < 0``) or ``info``:
+
+    * ``"mean"``: the mean pre-treatment ATT(g,t), two-sided (a differential trend moves
+      every pre-period ATT(g,t) the same way);
+    * ``"wald"``: ``info["pretest_stat"]``, the Wald statistic with the analytic clustered
+      covariance, one-sided ``greater`` (with few treated clusters that covariance is
+      singular or nearly so; see docs/calibration.md);
+    * ``"sumt2"``: Σ (ATT(g,t)/se)² over the pre-treatment ATT(g,t), ``greater``;
+    * ``"event_ss"``: Σ ATT_e² over the pre-treatment event times, ``greater``.
+    """
+    def att_gt_pre(res) -> pd.DataFrame:
+        gt = res.components["att_gt"]
+        return gt[~gt["post"].astype(bool)]
+
+    def mean(res) -> float:
+        a = att_gt_pre(res)["att"].to_numpy(float)
+        a = a[np.isfinite(a)]
+        return float(a.mean()) if a.size else math.nan
+
+    def wald(res) -> float:
+        return float(res.info["pretest_stat"])
+
+    def sumt2(res) -> float:
+        pre = att_gt_pre(res)
+        z = (pre["att"] / pre["se"]).to_numpy(float)
+        z = z[np.isfinite(z)]
+        return float(np.sum(z ** 2)) if z.size else math.nan
+
+    def event_ss(res) -> float:
+        ev = res.components["event"]
+        a = ev.loc[ev["e"] < 0, "att"].to_numpy(float)
+        a = a[np.isfinite(a)]
+        return float(np.sum(a ** 2)) if a.size else math.nan
+
+    table = {"mean": (mean, "two-sided"), "wald": (wald, "greater"),
+             "sumt2": (sumt2, "greater"), "event_ss": (event_ss, "greater")}
+    if kind not in table:
+        raise ValueError(f"kind must be one of {', '.join(table)}")
+    return table[kind]
 
 
 def _pvalue(T: float, null: np.ndarray, alternative: str, exact: bool) -> float:
