@@ -359,6 +359,206 @@ def survival_replication(scenario: str, rep: int, *, n: int = 30_000, n_kom: int
     return rows
 
 
+# --------------------------------------------------------------------------- SDID inference
+SDID_RI_METHODS = ("SDID-RI", "SDID-RI-t", "SDID-jackknife")
+
+
+def _with_treatment(frame: pd.DataFrame) -> pd.DataFrame:
+    """``behandlet`` recomputed from the (possibly permuted) ``kohorte``."""
+    g = frame["kohorte"].to_numpy(float)
+    t = frame["periode"].to_numpy(float)
+    return frame.assign(behandlet=((g > 0) & (t >= g)).astype(float))
+
+
+def sdid_ri_replication(design: str, scenario: str, rep: int, *, n_perm: int = 99) -> list[dict]:
+    """SDID with randomization inference over municipalities, on the same simulated data sets
+    as :func:`panel_replication` (same seeds).
+
+    One pass of ``n_perm`` permutations of the cohort labels (start dates and never-treated)
+    over the 98 municipalities, each evaluating :func:`~evaluering.estimators.synth.synthdid`
+    with jackknife standard errors once; from the same draws:
+
+    * ``SDID-RI``: the SDID estimate as the statistic (what ``--inference ri`` does);
+    * ``SDID-RI-t``: the estimate divided by its jackknife SE (studentized; an ``extra_stats``
+      statistic of :func:`~evaluering.inference.randomization_inference`);
+    * ``SDID-jackknife``: the observed jackknife SE with a normal reference (no permutation).
+    """
+    from evaluering.errors import EstimationError
+    from evaluering.estimators.synth import synthdid
+    from evaluering.inference import randomization_inference
+
+    d = DESIGNS[design]
+    seed = _DESIGN_SEED[design] + _SCEN_SEED[scenario] + int(rep)
+    sp, data = simulate_design(d, scenario, seed)
+    base = {"design": design, "scenario": scenario, "rep": int(rep), "seed": seed,
+            "att": float(sp.att)}
+    target = sp.att  # SDID is unweighted: the mean effect over treated unit-periods
+
+    def est(frame):
+        return synthdid(_with_treatment(frame), "y", "kommune_kode", "periode", "behandlet",
+                        inference="jackknife", alpha=ALPHA)
+
+    t0 = time.perf_counter()
+    try:
+        obs = est(data)
+        ri = randomization_inference(est, data, "kommune_kode", cohort_col="kohorte",
+                                     time="periode", n_perm=n_perm, seed=seed, alpha=ALPHA,
+                                     extra_stats={"t": (lambda r: r.estimate / r.se,
+                                                        "two-sided")})
+        rows = [_row("SDID-RI", ri.estimate, obs.se, ri.p, None, target),
+                _row("SDID-RI-t", ri.extra["t"].estimate, math.nan, ri.extra["t"].p, None,
+                     target),
+                _row("SDID-jackknife", obs.estimate, obs.se, obs.p, obs.ci, target)]
+    except (EstimationError, ValueError, np.linalg.LinAlgError) as exc:
+        rows = [_row(m, math.nan, math.nan, math.nan, None, target, error=str(exc)[:200])
+                for m in SDID_RI_METHODS]
+    sec = (time.perf_counter() - t0) / len(rows)
+    for r in rows:
+        r.update(base, seconds=sec)
+    return rows
+
+
+# --------------------------------------------------------------------------- CS pre-trend test
+# The report's design: municipality × half-year cells (repeated cross-sections of cells),
+# weights = persons per cell, clustered by municipality, not-yet-treated controls. Half-years
+# 2014H1-2019H2 (12 periods); the North Jutland rounds start 2017H2, 2018H1, 2018H2.
+CS_PRE_COHORTS = {8: NJ11_ROUNDS[15], 9: NJ11_ROUNDS[17], 10: NJ11_ROUNDS[19]}
+CS_PRE_PERIODS = 12
+CS_PRE_PERSONS = 40      # expected persons per cell for a municipality of average size
+CS_PRE_TREND = {"null": 0.0, "pretrend": 0.3}  # differential linear trend per half-year
+_CS_PRE_SEED = {"null": 5_000_000, "pretrend": 5_500_000}
+CS_PRE_METHODS = ("CS-Wald", "CS-Wald-RI", "CS-sumt2-RI", "CS-evt2-RI", "CS-evss-RI",
+                  "CS-premean-RI", "CS-ATT-RI")
+
+
+def simulate_cs_pretest(scenario: str, seed: int) -> pd.DataFrame:
+    """One municipality × half-year cell panel for the pre-test study.
+
+    :func:`evaluering.simulate.simulate_panel` (98 municipalities with AUK01 sizes, noise
+    variance ∝ 1/size, unit and period effects; no treatment effect) gives ``y``; the cell
+    weight ``n`` (persons) is Poisson with mean ``CS_PRE_PERSONS`` × size (+1), so it varies
+    by period as in the real cells. Scenario ``pretrend`` adds a differential linear trend
+    ``δ·(t − 1)`` to the treated municipalities in every period (parallel trends violated,
+    visible before treatment), δ = ``CS_PRE_TREND``.
+    """
+    from evaluering.simulate import simulate_panel
+
+    sp = simulate_panel(98, CS_PRE_PERIODS, cohorts={g: list(u) for g, u in
+                                                    CS_PRE_COHORTS.items()},
+                        effect=0.0, seed=seed, dynamic=0.0, cohort_spread=0.0,
+                        heterogeneity=0.0, no_effect=True)
+    d = sp.data.sort_values(["kommune_kode", "periode"], kind="stable").reset_index(drop=True)
+    rng = np.random.default_rng([seed, 77])
+    d["n"] = rng.poisson(CS_PRE_PERSONS * d["vaegt"].to_numpy()) + 1.0
+    delta = CS_PRE_TREND[scenario]
+    if delta:
+        d["y"] = d["y"] + delta * (d["periode"] - 1) * (d["kohorte"] > 0)
+    return d.rename(columns={"periode": "t"})
+
+
+def _cs_report_call(frame: pd.DataFrame):
+    """``callaway_santanna`` exactly as the report's ``analysis._cs`` calls it (analytic)."""
+    import warnings
+
+    from evaluering.estimators.cs import callaway_santanna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return callaway_santanna(frame, "y", None, "t", "kohorte", weights="n",
+                                 cluster="kommune_kode", panel=False, control="notyet",
+                                 bootstrap=False)
+
+
+def pre_sum_t2(res) -> float:
+    """Σ (ATT(g,t)/se)² over the pre-treatment ATT(g,t): a pre-trend statistic that needs no
+    inverse of their covariance (which is singular with few treated municipalities)."""
+    gt = res.components["att_gt"]
+    pre = gt[~gt["post"].astype(bool)]
+    z = (pre["att"] / pre["se"]).to_numpy(float)
+    z = z[np.isfinite(z)]
+    return float(np.sum(z ** 2)) if z.size else math.nan
+
+
+def _pre_event(res) -> pd.DataFrame:
+    ev = res.components["event"]
+    return ev[ev["e"] < 0]
+
+
+def pre_event_t2(res) -> float:
+    """Σ (ATT_e/se_e)² over the pre-treatment event times e < 0 of the dynamic aggregation
+    (each pools the cohorts, so its clustered SE rests on more treated municipalities)."""
+    pre = _pre_event(res)
+    z = (pre["att"] / pre["se"]).to_numpy(float)
+    z = z[np.isfinite(z)]
+    return float(np.sum(z ** 2)) if z.size else math.nan
+
+
+def pre_event_ss(res) -> float:
+    """Σ ATT_e² over the pre-treatment event times (not studentized)."""
+    return float(np.sum(_pre_event(res)["att"].to_numpy(float) ** 2))
+
+
+def pre_mean(res) -> float:
+    """Mean of the pre-treatment ATT(g,t) (not studentized; two-sided: a linear trend)."""
+    gt = res.components["att_gt"]
+    return float(gt.loc[~gt["post"].astype(bool), "att"].mean())
+
+
+def cs_pretest_replication(scenario: str, rep: int, *, n_perm: int = 99) -> list[dict]:
+    """The CS pre-trend tests on one simulated cell panel (rows: methods).
+
+    * ``CS-Wald``: ``info["pretest_p"]`` (χ² Wald, analytic clustered covariance);
+    * ``CS-Wald-RI``: the same Wald statistic, one-sided permutation p-value over the cohort
+      labels (``n_perm`` draws, the report's randomization scheme);
+    * ``CS-sumt2-RI``: Σ t² of the pre-treatment ATT(g,t), permutation p-value;
+    * ``CS-evt2-RI``: Σ t² of the pre-treatment event-study coefficients, permutation p;
+    * ``CS-evss-RI``: Σ of their squares (not studentized), permutation p;
+    * ``CS-premean-RI``: the mean pre-treatment ATT(g,t), two-sided permutation p;
+    * ``CS-ATT-RI``: the headline (simple) ATT, two-sided permutation p-value (its size).
+
+    All permutation p-values come from ONE set of draws
+    (``randomization_inference(..., extra_stats=...)``), as in the report.
+    """
+    from evaluering.errors import EstimationError
+    from evaluering.inference import randomization_inference
+
+    seed = _CS_PRE_SEED[scenario] + int(rep)
+    d = simulate_cs_pretest(scenario, seed)
+    base = {"design": "cs_pre", "scenario": scenario, "rep": int(rep), "seed": seed,
+            "att": 0.0}
+    t0 = time.perf_counter()
+    try:
+        obs = _cs_report_call(d)
+        ri = randomization_inference(
+            _cs_report_call, d, "kommune_kode", cohort_col="kohorte", time="t",
+            n_perm=n_perm, seed=seed, alpha=ALPHA,
+            extra_stats={"wald": (lambda r: r.info["pretest_stat"], "greater"),
+                         "sumt2": (pre_sum_t2, "greater"), "evt2": (pre_event_t2, "greater"),
+                         "evss": (pre_event_ss, "greater"),
+                         "premean": (pre_mean, "two-sided")})
+        wald = obs.info["pretest_stat"]
+        rows = [_row("CS-Wald", wald, obs.info["pretest_df"], obs.info["pretest_p"], None, 0.0),
+                _row("CS-Wald-RI", wald, math.nan, ri.extra["wald"].p, None, 0.0),
+                _row("CS-sumt2-RI", ri.extra["sumt2"].estimate, math.nan, ri.extra["sumt2"].p,
+                     None, 0.0),
+                _row("CS-evt2-RI", ri.extra["evt2"].estimate, math.nan, ri.extra["evt2"].p,
+                     None, 0.0),
+                _row("CS-evss-RI", ri.extra["evss"].estimate, math.nan, ri.extra["evss"].p,
+                     None, 0.0),
+                _row("CS-premean-RI", ri.extra["premean"].estimate, math.nan,
+                     ri.extra["premean"].p, None, 0.0),
+                _row("CS-ATT-RI", ri.estimate, obs.se, ri.p, None, 0.0)]
+        rows[1]["error"] = (f"{ri.extra['wald'].n_nonfinite} non-finite draws"
+                            if ri.extra["wald"].n_nonfinite else "")
+    except (EstimationError, ValueError, np.linalg.LinAlgError) as exc:
+        rows = [_row(m, math.nan, math.nan, math.nan, None, 0.0, error=str(exc)[:200])
+                for m in CS_PRE_METHODS]
+    sec = (time.perf_counter() - t0) / len(rows)
+    for r in rows:
+        r.update(base, seconds=sec)
+    return rows
+
+
 # --------------------------------------------------------------------------- summaries
 def _mc(rate: float, n: int) -> float:
     return math.sqrt(max(rate * (1 - rate), 0.0) / n) if n else math.nan
@@ -423,6 +623,10 @@ def _worker(task):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if kind == "panel":
         return panel_replication(*args, **kwargs)
+    if kind == "sdid-ri":
+        return sdid_ri_replication(*args, **kwargs)
+    if kind == "cs-pre":
+        return cs_pretest_replication(*args, **kwargs)
     return survival_replication(*args, **kwargs)
 
 
@@ -488,7 +692,8 @@ def markdown_tables(summary: pd.DataFrame) -> str:
                      "coverage of the target (MC se) | median CI width (effect) | "
                      "bias (effect) |")
         parts.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-        order = [*PANEL_METHODS, "SDID-placebo", "Cox DiD", "Discrete-time DiD (cloglog)",
+        order = [*PANEL_METHODS, "SDID-placebo", *SDID_RI_METHODS, "Cox DiD",
+                 "Discrete-time DiD (cloglog)",
                  "Cox DiD (score bootstrap)", "Discrete-time DiD (score bootstrap)"]
         present = list(dict.fromkeys(g["method"]))
         for method in sorted(present, key=lambda m: order.index(m) if m in order else 99):
@@ -510,6 +715,44 @@ def markdown_tables(summary: pd.DataFrame) -> str:
                 f"{_fmt(b['bias'], pct=False) if b is not None else '–'} |")
         parts.append("")
     return "\n".join(parts)
+
+
+CS_PRE_LABELS = {
+    "CS-Wald": "Wald χ², analytic clustered covariance (`info[\"pretest_p\"]`)",
+    "CS-Wald-RI": "the same Wald statistic, permutation p (one-sided)",
+    "CS-sumt2-RI": "Σ t² of the pre-treatment ATT(g,t), permutation p",
+    "CS-evt2-RI": "Σ t² of the pre-treatment event-study coefficients, permutation p",
+    "CS-evss-RI": "Σ of the squared pre-treatment event-study coefficients, permutation p",
+    "CS-premean-RI": "mean pre-treatment ATT(g,t), two-sided permutation p",
+    "CS-ATT-RI": "the simple ATT (not a pre-test), two-sided permutation p",
+}
+
+
+def cs_pretest_table(summary: pd.DataFrame) -> str:
+    """Markdown table of the CS pre-trend test study (size and power per statistic)."""
+    g = summary[summary["design"] == "cs_pre"]
+    if g.empty:
+        return ""
+    rows = ["#### Callaway–Sant'Anna pre-trend test: 11 of 98 treated, municipality × half-year "
+            "cells (the report's call)\n",
+            "| test | statistic | reps (null) | rejection at 5 % under parallel trends (MC se) "
+            "| reps (pre-trend) | rejection = power (MC se) | failed (null / pre-trend) |",
+            "|---|---|---:|---:|---:|---:|---:|"]
+    for m in CS_PRE_METHODS:
+        a = g[(g.method == m) & (g.scenario == "null")]
+        b = g[(g.method == m) & (g.scenario == "pretrend")]
+        a = a.iloc[0] if len(a) else None
+        b = b.iloc[0] if len(b) else None
+
+        def cell(r):
+            return "–" if r is None else f"{_fmt(r['reject'])} ({_fmt(r['reject_mcse'])})"
+
+        rows.append(f"| {m} | {CS_PRE_LABELS[m]} | {int(a['reps']) if a is not None else 0} | "
+                    f"{cell(a)} | {int(b['reps']) if b is not None else 0} | {cell(b)} | "
+                    f"{int(a['n_failed']) if a is not None else 0} / "
+                    f"{int(b['n_failed']) if b is not None else 0} |")
+    rows.append("")
+    return "\n".join(rows)
 
 
 START, END = "<!-- calibration-tables:start -->", "<!-- calibration-tables:end -->"
@@ -554,6 +797,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="comma list of cox, discrete, cox-boot, discrete-boot")
     v.add_argument("--workers", type=int, default=2)
     v.add_argument("--out", default=str(RESULTS / "survival_reps.csv"))
+    q = sub.add_parser("sdid-ri")
+    q.add_argument("--designs", default="nj11")
+    q.add_argument("--reps", type=int, default=200)
+    q.add_argument("--reps-effect", type=int, default=0)
+    q.add_argument("--rep-start", type=int, default=0)
+    q.add_argument("--n-perm", type=int, default=99)
+    q.add_argument("--workers", type=int, default=1)
+    q.add_argument("--out", default=str(RESULTS / "sdid_ri_reps.csv"))
+    c = sub.add_parser("cs-pretest")
+    c.add_argument("--reps", type=int, default=300)
+    c.add_argument("--reps-pretrend", type=int, default=150)
+    c.add_argument("--n-perm", type=int, default=99)
+    c.add_argument("--workers", type=int, default=1)
+    c.add_argument("--out", default=str(RESULTS / "cs_pretest_reps.csv"))
     r = sub.add_parser("report")
     r.add_argument("--doc", default=str(DOC))
     a = ap.parse_args(argv)
@@ -573,6 +830,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                              ("SDID-placebo",), out, sdid_reps=a.placebo_reps)
         log(f"sdid: {len(tasks)} replications to run -> {out}")
         run_tasks(tasks, out, a.workers, log)
+    elif a.cmd == "sdid-ri":
+        out = Path(a.out)
+        done = _tasks_done(out)
+        tasks = [("sdid-ri", (design, scen, rep), dict(n_perm=a.n_perm))
+                 for rep in range(a.rep_start, max(a.reps, a.reps_effect))
+                 for design in a.designs.split(",")
+                 for scen, R in (("null", a.reps), ("effect", a.reps_effect))
+                 if rep < R and (design, scen, rep, "SDID-RI") not in done]
+        log(f"sdid-ri: {len(tasks)} replications to run -> {out}")
+        run_tasks(tasks, out, a.workers, log)
+    elif a.cmd == "cs-pretest":
+        out = Path(a.out)
+        done = _tasks_done(out)
+        tasks = [("cs-pre", (scen, rep), dict(n_perm=a.n_perm))
+                 for rep in range(max(a.reps, a.reps_pretrend))
+                 for scen, R in (("null", a.reps), ("pretrend", a.reps_pretrend))
+                 if rep < R and ("cs_pre", scen, rep, "CS-Wald") not in done]
+        log(f"cs-pretest: {len(tasks)} replications to run -> {out}")
+        run_tasks(tasks, out, a.workers, log)
     elif a.cmd == "survival":
         out = Path(a.out)
         done = _tasks_done(out)
@@ -588,7 +864,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"survival: {len(tasks)} replications to run -> {out}")
         run_tasks(tasks, out, a.workers, log)
     elif a.cmd == "report":
-        files = (sorted(RESULTS.glob("panel_reps*.csv")) + [RESULTS / "sdid_reps.csv"]
+        files = (sorted(RESULTS.glob("panel_reps*.csv")) + [RESULTS / "sdid_reps.csv",
+                                                             RESULTS / "sdid_ri_reps.csv",
+                                                             RESULTS / "cs_pretest_reps.csv"]
                  + sorted(RESULTS.glob("survival*_reps.csv")))
         frames = [read_reps(f) for f in files if f.exists()]
         reps = pd.concat(frames, ignore_index=True).drop_duplicates(
@@ -597,7 +875,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from evaluering._atomic import write_text
 
         write_text(RESULTS / "summary.csv", summ.to_csv(index=False))
-        tables = markdown_tables(summ)
+        tables = (markdown_tables(summ[summ["design"] != "cs_pre"])
+                  + "\n" + cs_pretest_table(summ))
         print(tables)
         write_text(a.doc, fill_doc(Path(a.doc), tables))
     return 0
