@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from evaluering import contract
 from evaluering.errors import InputError
 from evaluering.ingest._cpr import mask_text
-from evaluering.ingest._source import SourceFile
+from evaluering.ingest._source import SourceFile, split_exprs
 from evaluering.ingest._sql import lit, lit_list, q
 
 IDENT_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -106,23 +106,31 @@ def make_layout(src: SourceFile) -> Layout:
 MANY_COLUMNS = 60  # beyond this, normalise with one list lambda (binding a macro per column is slow)
 
 
-def build_cols(con, lay: Layout) -> None:
+def build_cols(con, lay: Layout, src: SourceFile) -> None:
     """``cols_<r>``: normalised text columns picked by position (see the module docstring).
 
-    Wide ugestatus keeps the raw fields as a list ``_f`` and gets a long table
+    Wide ugestatus keeps only ``person_id`` (for CSV lines without embedded separators picked
+    with ``split_part``, without splitting the whole line) and gets a long table
     ``wcells_ugestatus`` (``_row``, ``uge``, ``code``) of the non-empty cells of well-formed
-    lines, on which the code checks and the sparse output run as plain column SQL.
+    lines, on which the code checks and the sparse output run as plain column SQL; the
+    view ``rows_ugestatus`` is kept to re-split the few quarantined lines.
     """
     r = lay.register
-    items = ["row_number() OVER (ORDER BY _line) AS _row", "_line", "_shape_ok", "_key"]
-    src = f"rows_{r}"
+    items = ["_row", "_line", "_shape_ok", "_key"]
+    source = f"rows_{r}"
     if lay.layout == "wide":
-        items.append(f"nz(_f[{lay.columns['person_id']}]) AS person_id")
-        items.append("_f")
+        p = lay.columns["person_id"]
+        if src.format == "parquet":
+            items.append(f"nz(_f[{p}]) AS person_id")
+        else:
+            x = split_exprs(src)
+            simple = x["simple_field"].format(i=p)
+            items = ["_row", "_line", f"{x['shape_nf']} AS _shape_ok", "_key",
+                     f"nz(CASE WHEN kind < 2 THEN {simple} ELSE ({x['f']})[{p}] END) AS person_id"]
     else:
         n_cols = len(lay.columns) + len(lay.extras)
         if n_cols > MANY_COLUMNS:
-            src = f"(SELECT *, list_transform(_f, lambda x: nz(x)) AS _n FROM rows_{r})"
+            source = f"(SELECT *, list_transform(_f, lambda x: nz(x)) AS _n FROM rows_{r})"
             pick = "_n[{}]"
         else:
             pick = "nz(_f[{}])"
@@ -133,24 +141,27 @@ def build_cols(con, lay: Layout) -> None:
                 items.append(f"NULL::VARCHAR AS {q(c)}")
         for c, i in lay.extras.items():
             items.append(f"{pick.format(i)} AS {q(c)}")
-    con.execute(f"CREATE TABLE cols_{r} AS SELECT {', '.join(items)} FROM {src} ORDER BY _line")
-    con.execute(f"DROP VIEW rows_{r}")
-    con.execute(f"DROP TABLE IF EXISTS lines_{r}")
-    if lay.layout == "wide":
-        import pyarrow as pa
+    con.execute(f"CREATE TABLE cols_{r} AS SELECT {', '.join(items)} FROM {source}")
+    if lay.layout != "wide":
+        con.execute(f"DROP VIEW rows_{r}")
+        con.execute(f"DROP TABLE IF EXISTS lines_{r}")
+        return
+    import pyarrow as pa
 
-        con.register("_wpos_arrow", pa.table({
-            "pos": pa.array([i for _, i, _ in lay.wide_cols], type=pa.int64()),
-            "uge": pa.array([w for _, _, w in lay.wide_cols], type=pa.int32())}))
-        con.execute("CREATE TEMP TABLE _wpos AS SELECT * FROM _wpos_arrow")
-        con.unregister("_wpos_arrow")
-        con.execute("""
-            CREATE TABLE wcells_ugestatus AS
+    con.register("_wpos_arrow", pa.table({
+        "pos": pa.array([i for _, i, _ in lay.wide_cols], type=pa.int64()),
+        "uge": pa.array([w for _, _, w in lay.wide_cols], type=pa.int32())}))
+    con.execute("CREATE TEMP TABLE _wpos AS SELECT * FROM _wpos_arrow")
+    con.unregister("_wpos_arrow")
+    con.execute("""
+        CREATE TABLE wcells_ugestatus AS
+        SELECT _row, uge, code FROM (
             SELECT c._row, p.uge, nz(c.raw) AS code FROM (
                 SELECT _row, unnest(_f) AS raw, generate_subscripts(_f, 1) AS pos
-                FROM cols_ugestatus WHERE _shape_ok) c
+                FROM rows_ugestatus WHERE _shape_ok) c
             JOIN _wpos p ON c.pos = p.pos
-            WHERE c.raw <> '' AND nz(c.raw) IS NOT NULL""")
+            WHERE c.raw <> '')
+        WHERE code IS NOT NULL""")
 
 
 def infer_extra_types(con, lay: Layout) -> None:
@@ -278,14 +289,18 @@ def build_chk(con, lay: Layout, koder: dict[str, str] | None) -> None:
                   f"LEFT JOIN _wbad b USING (_row))")
         exclude += ", _w_unknown, _w_cpr"
     sel = ", ".join([f"* EXCLUDE ({exclude})"] + typed + [f"{_reasons_expr(conds)} AS _rs"])
+    # exact duplicates: every line but the first of a key that occurs more than once (a
+    # small table of repeated keys joined back, instead of a window over every row)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _dupk AS
+        SELECT _key, min(_line) AS _first FROM cols_{r} GROUP BY _key HAVING count(*) > 1""")
     con.execute(f"""
         CREATE TABLE chk_{r} AS
         SELECT * EXCLUDE (_rs), CASE WHEN _rs = '' THEN []::VARCHAR[]
                                      ELSE string_split(_rs, ',') END AS _reasons
         FROM (SELECT {sel} FROM (
-            SELECT *, row_number() OVER (PARTITION BY _key ORDER BY _line) > 1 AS _dup
-            FROM {source}))
-        ORDER BY _row""")
+            SELECT s.*, coalesce(s._line > d._first, false) AS _dup
+            FROM {source} s LEFT JOIN _dupk d ON s._key = d._key))""")
     con.execute(f"DROP TABLE cols_{r}")
 
 

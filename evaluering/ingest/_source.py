@@ -216,11 +216,54 @@ def _sql_str(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
+def split_exprs(src: SourceFile) -> dict[str, str]:
+    """SQL fragments over a text column ``line`` (and ``kind``, computed by ``kind``) that split
+    one CSV line into fields (see :func:`load_rows`):
+
+    ``kind``   0 = no quote, 1 = only whole-field quotes without separators or quotes inside,
+               2 = anything else (RFC 4180 regular expression);
+    ``f``      the fields as a list (quotes removed);
+    ``shape``  the line has exactly as many fields as the header (and, kind 2, the tokens
+               rebuild the line), over a projection with ``_f``; ``shape_nf`` the same
+               without building the list (kinds 0 and 1 count the separators);
+    ``simple_field``  field ``{i}`` of a kind 0/1 line, without building the list.
+    """
+    sep = src.separator
+    n = len(src.header)
+    s = _sql_str(sep)
+    field_simple = f'(?:"[^"{sep}]*"|[^"{sep}]*)'
+    simple_re = _sql_str(f"{field_simple}(?:{sep}{field_simple})*")
+    tok_re = _sql_str(sep + '("(?:[^"]|"")*"|[^' + sep + '"]*)')
+    tokens = f"regexp_extract_all({s} || line, {tok_re}, 1)"
+    n_sep = f"(strlen(line) - strlen(replace(line, {s}, '')))"
+    return {
+        "kind": (f"CASE WHEN NOT contains(line, '\"') THEN 0 "
+                 f"WHEN regexp_full_match(line, {simple_re}) THEN 1 ELSE 2 END"),
+        "f": (f"CASE kind WHEN 0 THEN string_split(line, {s}) "
+              f"WHEN 1 THEN string_split(replace(line, '\"', ''), {s}) "
+              f"ELSE list_transform({tokens}, lambda x: CASE WHEN length(x) >= 2 "
+              f"AND starts_with(x, '\"') AND ends_with(x, '\"') "
+              f"THEN replace(x[2:-2], '\"\"', '\"') ELSE x END) END"),
+        # over a projection that already has ``_f``
+        "shape": (f"(len(_f) = {n} AND CASE WHEN kind < 2 THEN true ELSE "
+                  f"array_to_string({tokens}, {s}) = line END)"),
+        # the same without the list, for queries that do not need the fields
+        "shape_nf": (f"(CASE WHEN kind < 2 THEN {n_sep} + 1 = {n} ELSE len({tokens}) = {n} "
+                     f"AND array_to_string({tokens}, {s}) = line END)"),
+        # field i (1-based) of a kind 0/1 line without building the list
+        "simple_field": f"split_part(CASE kind WHEN 0 THEN line ELSE replace(line, '\"', '') END, {s}, {{i}})",
+    }
+
+
 def load_rows(con, src: SourceFile) -> None:
     """Create the view ``rows_<register>`` (see the module docstring) over the table of lines
     ``lines_<register>`` (CSV) or the Parquet file; it is materialised once, by
-    :func:`evaluering.ingest._registers.build_cols`.
+    :func:`evaluering.ingest._registers.build_cols`. The view has no ORDER BY: ``_row`` and
+    ``_line`` are computed from the storage row id, and every query that writes output
+    orders explicitly.
 
+    ``_row`` is the 1-based ordinal of the non-blank data lines: the row id itself when the
+    file has no blank line (one cheap scan checks), else a window over the row id.
     ``_key`` is what exact duplicates are compared on: the MD5 (128 bits) of the line text
     (CSV) or of the JSON of the field list (Parquet). Splitting has three paths: no quote in the line →
     ``string_split``; only whole-field quotes without separators or quotes inside (what
@@ -228,7 +271,6 @@ def load_rows(con, src: SourceFile) -> None:
     RFC 4180 regular expression, with a check that the tokens rebuild the line.
     """
     t = f"rows_{src.register}"
-    n = len(src.header)
     if src.format == "parquet":
         items = []
         for name in src.header:
@@ -240,12 +282,11 @@ def load_rows(con, src: SourceFile) -> None:
                 items.append(f"CAST({qn} AS VARCHAR)")
         con.execute(f"""
             CREATE VIEW {t} AS
-            SELECT _line, md5_number(CAST(to_json(_f) AS VARCHAR)) AS _key, _f, true AS _shape_ok FROM (
+            SELECT _line - 1 AS _row, _line, md5_number(CAST(to_json(_f) AS VARCHAR)) AS _key, _f,
+                   true AS _shape_ok, 0 AS kind, NULL::VARCHAR AS line FROM (
                 SELECT (file_row_number + 2)::BIGINT AS _line, [{', '.join(items)}] AS _f
-                FROM read_parquet({_sql_str(str(src.path))}, file_row_number = true))
-            ORDER BY _line""")
+                FROM read_parquet({_sql_str(str(src.path))}, file_row_number = true))""")
         return
-    sep = src.separator
     comp = "gzip" if str(src.read_path).endswith(".gz") else "none"
     delim = "E'\\x{:02x}'".format(ord(src.line_delim))
     try:
@@ -257,29 +298,18 @@ def load_rows(con, src: SourceFile) -> None:
                 max_line_size = 1073741824, compression = '{comp}')""")
     except Exception as exc:  # noqa: BLE001
         raise InputError(f"cannot be read: {mask_text(str(exc))}", file=str(src.path)) from None
-    s = _sql_str(sep)
-    field_simple = f'(?:"[^"{sep}]*"|[^"{sep}]*)'
-    simple_re = _sql_str(f"{field_simple}(?:{sep}{field_simple})*")
-    tok_re = _sql_str(sep + '("(?:[^"]|"")*"|[^' + sep + '"]*)')
+    # blank: NULL or only spaces/tabs (trim scans the whole line, so test the first byte first)
+    blank = ("line IS NULL OR line = '' OR ((starts_with(line, ' ') OR starts_with(line, '\t')) "
+             "AND trim(line, ' \t') = '')")
+    n_blank = con.execute(f"SELECT count(*) FROM lines_{src.register} "
+                          f"WHERE rowid > 0 AND ({blank})").fetchall()[0][0]
+    row = "_rid" if n_blank == 0 else "row_number() OVER (ORDER BY _rid)"
+    x = split_exprs(src)
     con.execute(f"""
         CREATE VIEW {t} AS
-        WITH l AS (
-            SELECT (rowid + 1)::BIGINT AS _line, line,
-                   CASE WHEN NOT contains(line, '"') THEN 0
-                        WHEN regexp_full_match(line, {simple_re}) THEN 1 ELSE 2 END AS kind
-            FROM lines_{src.register}
-            WHERE rowid > 0 AND line IS NOT NULL AND trim(line, ' \t') <> ''
-        ), f AS (
-            SELECT _line, line, kind,
-                   CASE kind WHEN 0 THEN string_split(line, {s})
-                             WHEN 1 THEN string_split(replace(line, '"', ''), {s})
-                             ELSE list_transform(regexp_extract_all({s} || line, {tok_re}, 1),
-                                   lambda x: CASE WHEN length(x) >= 2 AND starts_with(x, '"')
-                                   AND ends_with(x, '"') THEN replace(x[2:-2], '""', '"')
-                                   ELSE x END) END AS _f
-            FROM l
-        )
-        SELECT _line, md5_number(line) AS _key, _f,
-               (len(_f) = {n} AND CASE WHEN kind < 2 THEN true ELSE array_to_string(
-                    regexp_extract_all({s} || line, {tok_re}, 1), {s}) = line END) AS _shape_ok
-        FROM f ORDER BY _line""")
+        SELECT _row, _line, _key, _f, {x['shape']} AS _shape_ok, kind, line FROM (
+            SELECT {row} AS _row, (_rid + 1)::BIGINT AS _line, md5_number(line) AS _key,
+                   {x['f']} AS _f, kind, line
+            FROM (SELECT rowid AS _rid, line, {x['kind']} AS kind
+                  FROM lines_{src.register}
+                  WHERE rowid > 0 AND NOT ({blank})))""")

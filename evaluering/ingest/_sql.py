@@ -39,8 +39,12 @@ def macros() -> list[str]:
     koder = lit_list(sorted(kommune_koder()))
     return [
         # missing markers: empty, NA and '.'; values are trimmed of spaces and tabs
-        "CREATE OR REPLACE MACRO nz(x) AS CASE WHEN trim(x, ' \t') IN ('', 'NA', '.') THEN NULL "
+        # (trim only values that start or end with a space or tab: trim scans the whole value)
+        "CREATE OR REPLACE MACRO _nz_trim(x) AS CASE WHEN trim(x, ' \t') IN ('', 'NA', '.') THEN NULL "
         "ELSE trim(x, ' \t') END",
+        "CREATE OR REPLACE MACRO nz(x) AS CASE WHEN starts_with(x, ' ') OR starts_with(x, '\t') "
+        "OR ends_with(x, ' ') OR ends_with(x, '\t') THEN _nz_trim(x) "
+        "WHEN x IN ('', 'NA', '.') THEN NULL ELSE x END",
         f"CREATE OR REPLACE MACRO is_cpr(v) AS {SQL_IS_CPR}",
         f"CREATE OR REPLACE MACRO has_cpr(v) AS CASE WHEN length(v) >= 10 THEN "
         f"coalesce(regexp_matches(v, {lit(CPR_SUBSTRING_RE)}), false) ELSE false END",

@@ -154,7 +154,9 @@ def ingest(data_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None
     os.chmod(work, 0o700)
     con = None
     try:
-        con = duckdb.connect(str(work / "work.duckdb"))
+        # an in-memory work database: no checkpoints or compression of intermediate tables;
+        # above the memory limit DuckDB evicts its blocks to the spill folder (out of core)
+        con = duckdb.connect(":memory:")
         con.execute(f"SET temp_directory = {lit(str(work / 'spill'))}")
         if memory_limit:
             try:
@@ -191,7 +193,7 @@ def ingest(data_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None
         for r, src in sources.items():
             say(f"{r}: reading")
             _source.load_rows(con, src)
-            _registers.build_cols(con, layouts[r])
+            _registers.build_cols(con, layouts[r], src)
             n = con.execute(f"SELECT count(*) FROM cols_{r}").fetchall()[0][0]
             if n == 0:
                 raise InputError("no rows", file=str(src.path),
@@ -417,10 +419,15 @@ def _accepted_queries(r: str, lay) -> list[tuple[str, str, pa.Schema]]:
 def _quarantine_query(r: str, src, lay) -> tuple[str, pa.Schema]:
     """Quarantined rows as text, every value masked if it holds a CPR-shaped number."""
     fields = []
+    quarantined = f"chk_{r} WHERE len(_reasons) > 0"
     if lay.layout == "wide":
+        # the raw fields of the (few) quarantined lines, split again from the kept lines
         names = ["person_id"] + [n for n, _, _ in lay.wide_cols]
         pos = "[" + ", ".join(str(i) for _, i, _ in lay.wide_cols) + "]"
-        values = f"list_prepend(person_id, list_transform(list_select(_f, {pos}), lambda x: nz(x)))"
+        values = f"list_prepend(c.person_id, list_transform(list_select(w._f, {pos}), lambda x: nz(x)))"
+        quarantined = (f"(SELECT _line, _reasons, person_id FROM chk_{r} WHERE len(_reasons) > 0) c "
+                       f"JOIN (SELECT _line, _f FROM rows_{r} WHERE _line IN "
+                       f"(SELECT _line FROM chk_{r} WHERE len(_reasons) > 0)) w USING (_line)")
     else:
         names = list(lay.present)
         values = "[" + ", ".join(q(c) for c in names) + "]::VARCHAR[]"
@@ -431,8 +438,8 @@ def _quarantine_query(r: str, src, lay) -> tuple[str, pa.Schema]:
     fields += [("source_file", pa.string()), ("source_line", pa.int64()),
                ("reasons", pa.list_(pa.string()))]
     sql = (f"SELECT {', '.join(items)} FROM (SELECT _line, _reasons, "
-           f"list_transform({values}, lambda x: mask(x)) AS _m FROM chk_{r} "
-           f"WHERE len(_reasons) > 0) ORDER BY _line")
+           f"list_transform({values}, lambda x: mask(x)) AS _m FROM {quarantined}) "
+           f"ORDER BY _line")
     return sql, pa.schema(fields)
 
 
