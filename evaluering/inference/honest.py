@@ -65,7 +65,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, optimize, stats
+from scipy import linalg, optimize, special, stats
 
 from evaluering.errors import EstimationError
 
@@ -261,50 +261,43 @@ def flci_smoothness(betahat, sigma, n_pre: int, n_post: int, M: float, *, l_vec=
         h_min = float(lp.fun) if lp.status == 0 else 0.0
         v_hmin = lp.x[:n] if lp.status == 0 else v0
 
-        cache: dict[float, np.ndarray] = {}
+        # The half-length hl(bias, sd) = sd * cv_alpha(bias / sd) is the perspective of the
+        # convex, increasing cv_alpha, hence jointly convex and increasing in (bias, sd); bias
+        # (an L1 norm of an affine map) and sd (a norm) are convex in vp, so the half-length
+        # is convex in vp. One smooth convex programme in the epigraph form (vp, u >= |Gp'vp +
+        # gl|) therefore finds the global optimum; it is started from both ends of the
+        # variance/bias frontier (minimum variance v0, minimum bias v_hmin).
+        def hl_and_grad(zz):
+            vp, u = zz[:n], zz[n:]
+            vv = max(var(vp), 1e-300)
+            sd = math.sqrt(vv)
+            bias = M * float(u.sum())
+            tt = bias / sd
+            cv = _cv_abs_normal(tt, alpha)
+            pa, pb = stats.norm.pdf(cv - tt), stats.norm.pdf(-cv - tt)
+            dcdt = (pa - pb) / (pa + pb) if (pa + pb) > 0 else 1.0
+            d_bias = dcdt                      # d hl / d bias
+            d_sd = cv - tt * dcdt              # d hl / d sd
+            g_vp = d_sd * (S_pp @ vp + S_pq @ l) / sd
+            g_u = np.full(k, d_bias * M)
+            return sd * cv, np.concatenate([g_vp, g_u])
 
-        def v_at(h):
-            """argmin variance s.t. L1 bias <= h (SLSQP on (vp, u))."""
-            if h >= h_max:
-                return v0
-            x0 = np.concatenate([v_hmin + (v0 - v_hmin) * (h - h_min) / max(h_max - h_min, 1e-300),
-                                 np.zeros(k)])
-            x0[n:] = np.abs(Gp.T @ x0[:n] + gl)
-            cons = [
-                {"type": "ineq", "fun": lambda z: z[n:] - (Gp.T @ z[:n] + gl),
-                 "jac": lambda z: np.hstack([-Gp.T, np.eye(k)])},
-                {"type": "ineq", "fun": lambda z: z[n:] + (Gp.T @ z[:n] + gl),
-                 "jac": lambda z: np.hstack([Gp.T, np.eye(k)])},
-                {"type": "ineq", "fun": lambda z: np.array([h - z[n:].sum()]),
-                 "jac": lambda z: np.concatenate([np.zeros(n), -np.ones(k)])[None, :]},
-                {"type": "eq", "fun": lambda z: np.array([z[:n] @ tpre - c_req]),
-                 "jac": lambda z: np.concatenate([tpre, np.zeros(k)])[None, :]},
-            ]
-            res = optimize.minimize(lambda z: var(z[:n]), x0,
-                                    jac=lambda z: np.concatenate([2 * (S_pp @ z[:n] + S_pq @ l),
-                                                                  np.zeros(k)]),
-                                    constraints=cons, method="SLSQP",
-                                    options={"ftol": 1e-14, "maxiter": 500})
+        cons = [
+            {"type": "ineq", "fun": lambda z: z[n:] - (Gp.T @ z[:n] + gl),
+             "jac": lambda z: np.hstack([-Gp.T, np.eye(k)])},
+            {"type": "ineq", "fun": lambda z: z[n:] + (Gp.T @ z[:n] + gl),
+             "jac": lambda z: np.hstack([Gp.T, np.eye(k)])},
+            {"type": "eq", "fun": lambda z: np.array([z[:n] @ tpre - c_req]),
+             "jac": lambda z: np.concatenate([tpre, np.zeros(k)])[None, :]},
+        ]
+        cand = [(chi_of(v0)[0], v0), (chi_of(v_hmin)[0], v_hmin)]
+        for start in (v0, v_hmin):
+            x0 = np.concatenate([start, np.abs(Gp.T @ start + gl)])
+            res = optimize.minimize(hl_and_grad, x0, jac=True, constraints=cons,
+                                    method="SLSQP", options={"ftol": 1e-15, "maxiter": 1000})
             vp = res.x[:n]
-            # project onto the trend constraint exactly
             vp = vp + (c_req - vp @ tpre) * tpre / (tpre @ tpre)
-            cache[h] = vp
-            return vp
-
-        def obj(h):
-            return chi_of(v_at(h))[0]
-
-        hs = np.linspace(h_min, h_max, 25)
-        vals = [obj(h) for h in hs]
-        i = int(np.argmin(vals))
-        lo, hi = hs[max(i - 1, 0)], hs[min(i + 1, len(hs) - 1)]
-        if hi > lo:
-            res = optimize.minimize_scalar(obj, bounds=(lo, hi), method="bounded",
-                                           options={"xatol": 1e-10 * (1 + h_max)})
-            cand = [(vals[i], v_at(hs[i])), (res.fun, v_at(res.x))]
-        else:
-            cand = [(vals[i], v_at(hs[i]))]
-        cand.append((chi_of(v0)[0], v0))
+            cand.append((chi_of(vp)[0], vp))
         vbest = min(cand, key=lambda c_: c_[0])[1]
     chi, sd = chi_of(vbest)
     v = np.concatenate([vbest, l])
@@ -382,9 +375,9 @@ def _log_diff_cdf(a: float, b: float) -> float:
     if a >= b:
         return -np.inf
     if a > 0:  # use upper tails: Phi(b)-Phi(a) = sf(a) - sf(b)
-        la, lb = stats.norm.logsf(a), stats.norm.logsf(b)
+        la, lb = float(special.log_ndtr(-a)), float(special.log_ndtr(-b))
     else:
-        la, lb = stats.norm.logcdf(b), stats.norm.logcdf(a)
+        la, lb = float(special.log_ndtr(b)), float(special.log_ndtr(a))
     if not np.isfinite(lb):
         return la
     return la + np.log1p(-np.exp(lb - la))
