@@ -213,11 +213,12 @@ def _sd_basis(n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def flci_smoothness(betahat, sigma, n_pre: int, n_post: int, M: float, *, l_vec=None,
-                    alpha: float = 0.05) -> dict[str, Any]:
+                    alpha: float = 0.05, _v_start=None) -> dict[str, Any]:
     """Optimal FLCI for ``theta = l'tau`` under ``Delta^SD(M)``.
 
     Returns dict with ``ci_low``, ``ci_high``, ``estimate`` (``v'betahat``), ``v`` (weights
-    on betahat), ``sd``, ``max_bias``, ``half_length``.
+    on betahat), ``sd``, ``max_bias``, ``half_length``. ``_v_start`` (private): pre-period
+    weights to start the convex programme from (the solution at a nearby ``M``).
     """
     b, S, l = _check(betahat, sigma, n_pre, n_post, l_vec)
     G, t = _sd_basis(n_pre, n_post)
@@ -291,13 +292,18 @@ def flci_smoothness(betahat, sigma, n_pre: int, n_post: int, M: float, *, l_vec=
              "jac": lambda z: np.concatenate([tpre, np.zeros(k)])[None, :]},
         ]
         cand = [(chi_of(v0)[0], v0), (chi_of(v_hmin)[0], v_hmin)]
-        for start in (v0, v_hmin):
+        starts = [v0, v_hmin]
+        if _v_start is not None and len(_v_start) == n:
+            starts.insert(0, np.asarray(_v_start, dtype=float))
+        for start in starts:
             x0 = np.concatenate([start, np.abs(Gp.T @ start + gl)])
             res = optimize.minimize(hl_and_grad, x0, jac=True, constraints=cons,
                                     method="SLSQP", options={"ftol": 1e-15, "maxiter": 1000})
             vp = res.x[:n]
             vp = vp + (c_req - vp @ tpre) * tpre / (tpre @ tpre)
             cand.append((chi_of(vp)[0], vp))
+            if res.success:  # convex: one converged run is the global optimum
+                break
         vbest = min(cand, key=lambda c_: c_[0])[1]
     chi, sd = chi_of(vbest)
     v = np.concatenate([vbest, l])
@@ -655,9 +661,15 @@ def honest_did(betahat, sigma, n_pre: int, n_post: int, *, method: str = "relati
         if smoothness_ci not in ("FLCI", "C", "C-LF"):
             raise ValueError(f"unknown smoothness_ci {smoothness_ci!r}")
 
+        warm: dict[str, np.ndarray] = {}
+
         def sd_ci(M):
             if smoothness_ci == "FLCI":
-                return flci_smoothness(b, S, n_pre, n_post, M, l_vec=l, alpha=alpha)
+                r = flci_smoothness(b, S, n_pre, n_post, M, l_vec=l, alpha=alpha,
+                                    _v_start=warm.get("v"))
+                if M > 0:
+                    warm["v"] = r["v"][:n_pre]
+                return r
             return sd_arp_confidence_set(b, S, n_pre, n_post, M, l_vec=l, alpha=alpha,
                                          test=smoothness_ci)
 
