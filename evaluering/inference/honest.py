@@ -23,7 +23,11 @@ Smoothness ``Delta^SD(M)`` (``method="smoothness"``)
     the minimum-variance estimator that is unbiased under a linear pre-trend (linear
     extrapolation of the pre-trend) with the usual normal interval. ``smoothness_ci="C"`` or
     ``"C-LF"`` instead inverts the ARP test below on the single polyhedron ``|D2 delta| <= M``
-    (RR find the FLCI more efficient under ``Delta^SD``; it is the default, as in HonestDiD).
+    (RR find the FLCI more efficient under ``Delta^SD``; it is the default, as in HonestDiD),
+    by default with only the second differences that involve a post period as moments
+    (HonestDiD's ``postPeriodMomentsOnly``). The FLCI half-length ``sd cv_alpha(bias/sd)`` is
+    jointly convex in ``v``, so the search over ``h`` is done as one convex programme in
+    epigraph form (SLSQP), which reaches the global optimum.
 
 Relative magnitudes ``Delta^RM(Mbar)`` (``method="relative_magnitudes"``)
     ``|delta_{t+1} - delta_t| <= Mbar * max_{s<0} |delta_{s+1} - delta_s|`` for all post ``t >= 0``.
@@ -48,6 +52,15 @@ Relative magnitudes ``Delta^RM(Mbar)`` (``method="relative_magnitudes"``)
     to the pure conditional test (the table's ``method`` column says ``C``). The confidence set
     is computed on a grid of ``theta`` (around the estimated identified set, extended until its
     ends reject) with bisection refinement of its end points.
+
+Callaway–Sant'Anna event studies: :func:`honest_did_cs` takes a ``callaway_santanna`` result
+fitted with ``base_period="universal"``, builds ``betahat`` from its ``event`` component (the
+reference period ``e = -1 - anticipation`` omitted) and ``sigma`` from the clustered influence
+functions (:func:`cs_event_covariance`), and returns a :class:`HonestCSResult`; see
+docs/sensitivity.md for why the varying base period is refused.
+
+Validated against R HonestDiD's published numbers on its ``BCdata_EventStudy`` example
+(tests/test_honest_published.py).
 
 The breakdown value is the largest ``M`` (or ``Mbar``) at which the robust CI still excludes 0,
 found by bisection between the grid values (assuming, as in RR's plots, that the sets widen
