@@ -121,12 +121,13 @@ def build_cols(con, lay: Layout, src: SourceFile) -> None:
     if lay.layout == "wide":
         p = lay.columns["person_id"]
         if src.format == "parquet":
-            items.append(f"nz(_f[{p}]) AS person_id")
+            items += [f"nz(_f[{p}]) AS person_id", "0::TINYINT AS _kind"]
         else:
             x = split_exprs(src)
             simple = x["simple_field"].format(i=p)
             items = ["_row", "_line", f"{x['shape_nf']} AS _shape_ok", "_key",
-                     f"nz(CASE WHEN kind < 2 THEN {simple} ELSE ({x['f']})[{p}] END) AS person_id"]
+                     f"nz(CASE WHEN kind < 2 THEN {simple} ELSE ({x['f']})[{p}] END) AS person_id",
+                     "kind::TINYINT AS _kind"]
     else:
         n_cols = len(lay.columns) + len(lay.extras)
         if n_cols > MANY_COLUMNS:
@@ -153,12 +154,21 @@ def build_cols(con, lay: Layout, src: SourceFile) -> None:
         "uge": pa.array([w for _, _, w in lay.wide_cols], type=pa.int32())}))
     con.execute("CREATE TEMP TABLE _wpos AS SELECT * FROM _wpos_arrow")
     con.unregister("_wpos_arrow")
-    con.execute("""
+    if src.format == "parquet":
+        fields = "(SELECT _row, _f FROM rows_ugestatus)"
+    else:
+        # split only the well-formed lines, found by the materialised _shape_ok (a filter on
+        # the view's _shape_ok would be pushed below the split and split every line twice)
+        f = split_exprs(src)["f"]
+        fields = (f"(SELECT _row, {f} AS _f FROM (SELECT c._row, c._kind AS kind, l.line "
+                  f"FROM cols_ugestatus c JOIN lines_ugestatus l ON l.rowid + 1 = c._line "
+                  f"WHERE c._shape_ok))")
+    con.execute(f"""
         CREATE TABLE wcells_ugestatus AS
         SELECT _row, uge, code FROM (
             SELECT c._row, p.uge, nz(c.raw) AS code FROM (
                 SELECT _row, unnest(_f) AS raw, generate_subscripts(_f, 1) AS pos
-                FROM rows_ugestatus WHERE _shape_ok) c
+                FROM {fields}) c
             JOIN _wpos p ON c.pos = p.pos
             WHERE c.raw <> '')
         WHERE code IS NOT NULL""")
@@ -206,9 +216,18 @@ def _other_cpr(cols: list[str]) -> str:
 
 
 def build_chk(con, lay: Layout, koder: dict[str, str] | None) -> None:
+    """``chk_<r>``: ``cols_<r>`` plus the typed ``t_`` columns and ``_reasons``.
+
+    Each value is parsed once: the typed columns (and helpers ``_h_*``) are computed in an
+    inner projection, and the reason conditions test those (``pdate(x) IS NULL`` is
+    ``t_x IS NULL``), so no parser runs twice per value.
+    """
     r = lay.register
-    typed: list[str] = []
+    typed: list[str] = []       # inner projection: parse once
+    typed2: list[str] = []      # outer projection: derived from the inner one
+    helpers: list[str] = []     # inner-only columns, dropped from chk
     conds: list[tuple[str, str]] = []
+    lo, hi = contract.FOEDSELSAAR_RANGE
     if r == "forloeb":
         req = ["person_id", "kommune_kode", "ydelsesgruppe", "start_dato", "koen", "foedselsaar"]
         cats = {"ydelsesgruppe": contract.YDELSESGRUPPER, "afgang": contract.AFGANG,
@@ -218,38 +237,38 @@ def build_chk(con, lay: Layout, koder: dict[str, str] | None) -> None:
             ("manglende_vaerdi", " OR ".join(f"{c} IS NULL" for c in req)),
             ("cpr_i_person_id", "is_cpr(person_id)"),
             ("cpr_i_kolonne", _other_cpr([c for c in lay.present if c != "person_id"])),
-            ("ukendt_kommune", "kommune_kode IS NOT NULL AND NOT kommune_ok(kommune_kode)"),
+            ("ukendt_kommune", "kommune_kode IS NOT NULL AND NOT kommune_in(t_kommune_kode)"),
             ("ukendt_kategori", " OR ".join(f"({c} IS NOT NULL AND NOT list_contains({lit_list(v)}, {c}))"
                                              for c, v in cats.items())),
-            ("ugyldig_dato", "(start_dato IS NOT NULL AND pdate(start_dato) IS NULL) OR "
-                             "(slut_dato IS NOT NULL AND pdate(slut_dato) IS NULL)"),
-            ("slut_foer_start", "pdate(slut_dato) < pdate(start_dato)"),
+            ("ugyldig_dato", "(start_dato IS NOT NULL AND t_start_dato IS NULL) OR "
+                             "(slut_dato IS NOT NULL AND t_slut_dato IS NULL)"),
+            ("slut_foer_start", "t_slut_dato < t_start_dato"),
             ("afgang_uden_slut", "(afgang IS NULL) <> (slut_dato IS NULL)"),
-            ("ugyldigt_tal", "foedselsaar IS NOT NULL AND pint(foedselsaar) IS NULL"),
-            ("foedselsaar_uden_for_interval",
-             f"pint(foedselsaar) NOT BETWEEN {contract.FOEDSELSAAR_RANGE[0]} AND {contract.FOEDSELSAAR_RANGE[1]}"),
+            ("ugyldigt_tal", "foedselsaar IS NOT NULL AND _h_foedselsaar IS NULL"),
+            ("foedselsaar_uden_for_interval", f"_h_foedselsaar NOT BETWEEN {lo} AND {hi}"),
         ]
         typed += ["pdate(start_dato) AS t_start_dato", "pdate(slut_dato) AS t_slut_dato",
-                  "knorm(kommune_kode) AS t_kommune_kode",
-                  f"CAST(CASE WHEN pint(foedselsaar) BETWEEN {contract.FOEDSELSAAR_RANGE[0]} AND "
-                  f"{contract.FOEDSELSAAR_RANGE[1]} THEN pint(foedselsaar) END AS SMALLINT) AS t_foedselsaar"]
+                  "knorm(kommune_kode) AS t_kommune_kode", "pint(foedselsaar) AS _h_foedselsaar"]
+        helpers.append("_h_foedselsaar")
+        typed2.append(f"CAST(CASE WHEN _h_foedselsaar BETWEEN {lo} AND {hi} THEN _h_foedselsaar END "
+                      f"AS SMALLINT) AS t_foedselsaar")
     elif r == "kontakter":
         req = ["person_id", "kommune_kode", "dato", "type"]
         conds += [
             ("manglende_vaerdi", " OR ".join(f"{c} IS NULL" for c in req)),
             ("cpr_i_person_id", "is_cpr(person_id)"),
             ("cpr_i_kolonne", _other_cpr([c for c in lay.present if c != "person_id"])),
-            ("ukendt_kommune", "kommune_kode IS NOT NULL AND NOT kommune_ok(kommune_kode)"),
+            ("ukendt_kommune", "kommune_kode IS NOT NULL AND NOT kommune_in(t_kommune_kode)"),
             ("ukendt_kategori",
              f"(type IS NOT NULL AND NOT list_contains({lit_list(contract.KONTAKT_TYPE)}, type)) OR "
              f"(kanal IS NOT NULL AND NOT list_contains({lit_list(contract.KANAL)}, kanal))"),
             ("kanal_uden_samtale",
              f"kanal IS NOT NULL AND list_contains({lit_list(contract.KONTAKT_TYPE)}, type) "
              "AND type <> 'samtale'"),
-            ("ugyldig_dato", "dato IS NOT NULL AND pdate(dato) IS NULL"),
-            ("ugyldigt_tal", "(minutter IS NOT NULL AND pnum(minutter) IS NULL) OR "
-                             "(udgift_kr IS NOT NULL AND pnum(udgift_kr) IS NULL)"),
-            ("negativt_tal", "pnum(minutter) < 0 OR pnum(udgift_kr) < 0"),
+            ("ugyldig_dato", "dato IS NOT NULL AND t_dato IS NULL"),
+            ("ugyldigt_tal", "(minutter IS NOT NULL AND t_minutter IS NULL) OR "
+                             "(udgift_kr IS NOT NULL AND t_udgift_kr IS NULL)"),
+            ("negativt_tal", "t_minutter < 0 OR t_udgift_kr < 0"),
         ]
         typed += ["pdate(dato) AS t_dato", "knorm(kommune_kode) AS t_kommune_kode",
                   "pnum(minutter) AS t_minutter", "pnum(udgift_kr) AS t_udgift_kr"]
@@ -259,7 +278,7 @@ def build_chk(con, lay: Layout, koder: dict[str, str] | None) -> None:
             ("manglende_vaerdi", "person_id IS NULL OR uge IS NULL"),
             ("cpr_i_person_id", "is_cpr(person_id)"),
             ("cpr_i_kolonne", _other_cpr([c for c in lay.present if c != "person_id"])),
-            ("ugyldig_uge", "uge IS NOT NULL AND iso_week(uge) IS NULL"),
+            ("ugyldig_uge", "uge IS NOT NULL AND t_uge IS NULL"),
             ("ukendt_ydelseskode", f"ydelseskode IS NOT NULL AND NOT list_contains({codes}, ydelseskode)"),
         ]
         typed += ["iso_week(uge) AS t_uge"]
@@ -277,7 +296,7 @@ def build_chk(con, lay: Layout, koder: dict[str, str] | None) -> None:
         elif typ == "DOUBLE":
             typed.append(f"pnum({q(c)}) AS {q('t_' + c)}")
     source = f"cols_{r}"
-    exclude = "_key, _dup"
+    exclude = ["_key", "_dup"] + helpers
     if lay.layout == "wide":
         con.execute("""
             CREATE TEMP TABLE _wbad AS
@@ -287,8 +306,10 @@ def build_chk(con, lay: Layout, koder: dict[str, str] | None) -> None:
         source = (f"(SELECT c.*, coalesce(b._w_unknown, false) AS _w_unknown, "
                   f"coalesce(b._w_cpr, false) AS _w_cpr FROM cols_{r} c "
                   f"LEFT JOIN _wbad b USING (_row))")
-        exclude += ", _w_unknown, _w_cpr"
-    sel = ", ".join([f"* EXCLUDE ({exclude})"] + typed + [f"{_reasons_expr(conds)} AS _rs"])
+        exclude += ["_w_unknown", "_w_cpr", "_kind"]
+    inner = ", ".join(["*"] + typed)
+    sel = ", ".join([f"* EXCLUDE ({', '.join(exclude)})"] + typed2
+                    + [f"{_reasons_expr(conds)} AS _rs"])
     # exact duplicates: every line but the first of a key that occurs more than once (a
     # small table of repeated keys joined back, instead of a window over every row)
     con.execute(f"""
@@ -298,9 +319,9 @@ def build_chk(con, lay: Layout, koder: dict[str, str] | None) -> None:
         CREATE TABLE chk_{r} AS
         SELECT * EXCLUDE (_rs), CASE WHEN _rs = '' THEN []::VARCHAR[]
                                      ELSE string_split(_rs, ',') END AS _reasons
-        FROM (SELECT {sel} FROM (
+        FROM (SELECT {sel} FROM (SELECT {inner} FROM (
             SELECT s.*, coalesce(s._line > d._first, false) AS _dup
-            FROM {source} s LEFT JOIN _dupk d ON s._key = d._key))""")
+            FROM {source} s LEFT JOIN _dupk d ON s._key = d._key)))""")
     con.execute(f"DROP TABLE cols_{r}")
 
 

@@ -57,7 +57,8 @@ def macros() -> list[str]:
         "THEN try_cast(regexp_replace(v, '[.,]0+$', '') AS INTEGER) END",
         "CREATE OR REPLACE MACRO knorm(v) AS CASE WHEN regexp_full_match(v, '\\d{1,4}') "
         "THEN lpad(CAST(CAST(v AS INTEGER) AS VARCHAR), 3, '0') END",
-        f"CREATE OR REPLACE MACRO kommune_ok(v) AS coalesce(list_contains({koder}, knorm(v)), false)",
+        f"CREATE OR REPLACE MACRO kommune_in(k) AS coalesce(list_contains({koder}, k), false)",
+        "CREATE OR REPLACE MACRO kommune_ok(v) AS kommune_in(knorm(v))",
         # ISO week 'YYYY-Www' -> week index (weeks since 1990-W01), NULL when invalid
         "CREATE OR REPLACE MACRO _wk_days(y, w) AS (make_date(y, 1, 4) - DATE '1990-01-01') "
         "- (isodow(make_date(y, 1, 4)) - 1) + (w - 1) * 7",
