@@ -107,10 +107,28 @@ class EstimateResult:
             "n_obs": int(self.n_obs),
             "n_units": int(self.n_units),
             "inference": self.inference,
+            "alpha": _clean(self.alpha),
             "components": {k: frame_records(v) for k, v in self.components.items()},
             "info": {k: _clean(v) if not isinstance(v, (list, dict, tuple)) else v
                      for k, v in self.info.items()},
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "EstimateResult":
+        """The result back from :meth:`to_dict` (e.g. read from JSON): components become
+        DataFrames again, ``None`` numbers become NaN. ``from_dict(r.to_dict()).to_dict() ==
+        r.to_dict()``."""
+        def num(x: Any) -> float:
+            return float("nan") if x is None else float(x)
+
+        ci = d.get("ci") or [None, None]
+        return cls(method=str(d["method"]), estimate=num(d.get("estimate")), se=num(d.get("se")),
+                   ci=(num(ci[0]), num(ci[1])), p=num(d.get("p")), n_obs=int(d.get("n_obs", 0)),
+                   n_units=int(d.get("n_units", 0)), inference=str(d.get("inference", "analytic")),
+                   alpha=float(d.get("alpha", 0.05)),
+                   components={k: pd.DataFrame.from_records(v) for k, v in
+                               (d.get("components") or {}).items()},
+                   info=dict(d.get("info") or {}))
 
     def plot(self, ax=None, component: str | None = None):
         """Plot the event-time (or other) component with confidence intervals.

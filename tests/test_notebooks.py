@@ -1,8 +1,9 @@
 """Run every analyst notebook headless with papermill on small data; any raising cell fails.
 
-Notebooks (a)-(c) get a data folder that does not exist yet: the first one simulates a small
+Notebooks (a)-(c) and (e) get a data folder that does not exist yet: the first one simulates a small
 data set there (simulator API, fixed seed, fewer persons than scale "small" to keep the run
-short) and the others reuse it. The AUK01 notebook runs with few bootstrap draws. The executed
+short) and the others reuse it; (e), the trial analysis a report build can run, with few
+permutations. The AUK01 notebook runs with few bootstrap draws. The executed
 copies are written with :func:`evaluering.casestudy.notebook_audit.run_notebook_audit`, so
 the audit-file path is exercised too.
 """
@@ -19,7 +20,11 @@ from evaluering.casestudy.notebook_audit import NotebookFailed, run_notebook_aud
 from evaluering.errors import InputError
 
 NB_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-DATA_NOTEBOOKS = ["01_dataoversigt.ipynb", "02_tid_til_job.ipynb", "03_ressourcer.ipynb"]
+DATA_NOTEBOOKS = ["01_dataoversigt.ipynb", "02_tid_til_job.ipynb", "03_ressourcer.ipynb",
+                  "05_forsoegsanalyse.ipynb"]
+# few draws for the trial-analysis notebook (e), which estimates every outcome of a trial
+FAST = {"05_forsoegsanalyse.ipynb": {"analyse": {"n_perm": 19, "n_score_boot": 199,
+                                                 "foelsomhed": False}}}
 AUK01_NOTEBOOK = "04_auk01_casestudie.ipynb"
 
 pytestmark = pytest.mark.notebooks
@@ -58,7 +63,8 @@ def test_data_notebooks_run_headless(data_dir, tmp_path):
     assert not data_dir.exists()
     params = {"data_dir": data_dir, "n_persons": 1200, "seed": 7}
     for name in DATA_NOTEBOOKS:
-        out = run_notebook_audit(NB_DIR / name, tmp_path / "audit" / name, params)
+        out = run_notebook_audit(NB_DIR / name, tmp_path / "audit" / name,
+                                 {**params, **FAST.get(name, {})})
         assert out == tmp_path / "audit" / name
         nb = _executed_ok(out)
         injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]

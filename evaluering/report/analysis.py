@@ -54,8 +54,8 @@ import pandas as pd
 
 from evaluering.errors import EstimationError, InputError
 
-__all__ = ["AnalysisOptions", "Analysis", "RETNING", "ENHED", "run_analysis", "verdict",
-           "trial_panel"]
+__all__ = ["AnalysisOptions", "Analysis", "TrialAnalysis", "RETNING", "ENHED", "run_analysis",
+           "analyse_trial", "save_trial_analysis", "load_trial_analysis", "verdict", "trial_panel"]
 
 # desired direction of each outcome: +1 higher is better, -1 lower is better
 RETNING: Mapping[str, int] = MappingProxyType({
@@ -122,6 +122,8 @@ class Analysis:
     sensitivity: pd.DataFrame                  # alternative specifications per trial × outcome
     options: AnalysisOptions
     seconds: Mapping[str, float] = field(default_factory=dict)
+    trials: Mapping[str, "TrialAnalysis"] = field(default_factory=dict)  # per trial, as estimated
+    notebooks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # trial id -> audit info
 
 
 def verdict(p_adj: float | None, estimate: float | None, udfald: str, alpha: float = 0.05,
@@ -420,79 +422,317 @@ def period_persons(processed: Path, forsoeg: Sequence, periode: str) -> pd.DataF
     return out
 
 
-# --------------------------------------------------------------------------- main
-def run_analysis(processed_dir: str | Path, forsoeg: Sequence, options: AnalysisOptions | None = None,
-                 progress=None) -> Analysis:
-    """Estimate every declared trial × outcome from a processed folder with outcome tables.
+# --------------------------------------------------------------------------- one trial
+TRIAL_RECORD_KEYS = ("forsoeg", "udfald", "estimate", "se", "ci_low", "ci_high", "p", "method",
+                     "inference", "n_municipalities_treated", "n_municipalities_control",
+                     "pretrend_p", "enhed", "note")
+_TRIAL_FORMAT = 1
 
-    ``processed_dir`` must hold ``panel_kvartal.parquet``, ``overlevelse.parquet``,
-    ``tid_til_job.parquet``, ``ressourcer.parquet`` and ``eksponering.parquet`` (written by
-    :func:`evaluering.outcomes.build_outcomes`). Returns an :class:`Analysis`.
+
+@dataclass(frozen=True)
+class TrialAnalysis:
+    """Everything estimated for one trial: one record and one result object per declared outcome.
+
+    Produced by :func:`analyse_trial` (the built-in analysis) or by an analyst's notebook that
+    starts from it and replaces outcomes (:meth:`replace_outcome`); the report consumes it through
+    :func:`run_analysis` (``trial_analyses=``), which adds what is the report's to decide: person
+    counts from the outcome tables, disclosure suppression, the multiplicity adjustment and the
+    verdicts. ``records`` hold unadjusted p-values.
+
+    ``summary()`` is the disclosure-safe view (estimates of outcomes whose exposed spells involve
+    fewer than ``min_persons`` persons are blanked); ``to_dict()`` is complete (for the report's
+    private work folder, never for publication).
     """
-    from evaluering.inference.multiple import adjust_pvalues
 
-    opts = options or AnalysisOptions()
-    say = progress or (lambda m: None)
-    p = Path(processed_dir)
+    forsoeg: str
+    options: AnalysisOptions
+    records: pd.DataFrame                      # one row per outcome (TRIAL_RECORD_KEYS)
+    results: Mapping[str, Any]                 # udfald -> EstimateResult
+    sensitivity: pd.DataFrame                  # alternative specifications (may be empty)
+    n_persons: Mapping[str, tuple[int, int]]   # udfald -> (persons, exposed persons)
+    seconds: float = 0.0
+    source: str = "analyse_trial"              # who estimated it (a notebook's name)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "results", MappingProxyType(dict(self.results)))
+        object.__setattr__(self, "n_persons", MappingProxyType(
+            {k: (int(v[0]), int(v[1])) for k, v in self.n_persons.items()}))
+
+    def summary(self, min_persons: int | None = None) -> pd.DataFrame:
+        """One row per outcome: estimate, interval, unadjusted p, method, inference, persons;
+        blanked (``suppressed``) where the exposed persons are 1..k-1 (k = ``min_persons``,
+        default the options' threshold)."""
+        k = self.options.min_persons if min_persons is None else int(min_persons)
+        df = self.records[["forsoeg", "udfald", "estimate", "ci_low", "ci_high", "p", "method",
+                           "inference", "pretrend_p", "enhed"]].copy()
+        n = [self.n_persons.get(o, (0, 0)) for o in df["udfald"]]
+        df["n_persons"] = [a for a, _ in n]
+        df["n_persons_exposed"] = [b for _, b in n]
+        small = lambda v: 0 < v < k  # noqa: E731
+        df["suppressed"] = [small(b) for b in df["n_persons_exposed"]]
+        for c in ("estimate", "ci_low", "ci_high", "p", "pretrend_p"):
+            df[c] = df[c].astype(float).where(~df["suppressed"])
+        for c in ("n_persons", "n_persons_exposed"):
+            df[c] = pd.array([None if small(v) else v for v in df[c]], dtype="Int64")
+        return df
+
+    def plot(self, udfald: str | None = None, ax=None):
+        """The event-time plot of one outcome's result (default: the first outcome that has one).
+        Not disclosure controlled: for the analyst's screen, not for publication."""
+        names = [udfald] if udfald is not None else list(self.records["udfald"])
+        for o in names:
+            res = self.results.get(o)
+            if res is not None and (udfald is not None or "event" in res.components):
+                return res.plot(ax=ax)
+        raise KeyError(f"no result to plot for {udfald or 'any outcome'}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Complete and JSON-safe (includes numbers on small groups: keep it private)."""
+        from dataclasses import asdict
+
+        from evaluering.results import frame_records
+
+        return {"format": _TRIAL_FORMAT, "forsoeg": self.forsoeg, "source": self.source,
+                "options": asdict(self.options), "seconds": float(self.seconds),
+                "records": frame_records(self.records[list(TRIAL_RECORD_KEYS)]),
+                "results": {k: v.to_dict() for k, v in self.results.items()},
+                "component_columns": {k: {c: list(f.columns) for c, f in v.components.items()}
+                                      for k, v in self.results.items()},
+                "sensitivity": frame_records(self.sensitivity),
+                "n_persons": {k: list(v) for k, v in self.n_persons.items()}}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "TrialAnalysis":
+        from evaluering.results import EstimateResult
+
+        if d.get("format") != _TRIAL_FORMAT:
+            raise InputError(f"trial analysis of format {d.get('format')!r}; this version reads "
+                             f"format {_TRIAL_FORMAT}")
+        recs = pd.DataFrame.from_records(d["records"], columns=list(TRIAL_RECORD_KEYS))
+        for c in ("estimate", "se", "ci_low", "ci_high", "p", "pretrend_p"):
+            recs[c] = recs[c].astype(float)
+        results = {}
+        for k, v in d["results"].items():
+            r = EstimateResult.from_dict(v)
+            cols = (d.get("component_columns") or {}).get(k, {})
+            comps = {c: f[[x for x in cols.get(c, f.columns) if x in f.columns]]
+                     for c, f in r.components.items()}
+            from dataclasses import replace as _replace
+
+            results[k] = _replace(r, components=comps)   # JSON keys are sorted: restore order
+        return cls(forsoeg=str(d["forsoeg"]), options=AnalysisOptions(**d["options"]),
+                   records=recs, results=results,
+                   sensitivity=pd.DataFrame.from_records(d.get("sensitivity") or []),
+                   n_persons={k: tuple(v) for k, v in d["n_persons"].items()},
+                   seconds=float(d.get("seconds", 0.0)), source=str(d.get("source", "")))
+
+    def replace_outcome(self, udfald: str, result, *, p: float | None = None,
+                        ci: tuple[float, float] | None = None, inference: str | None = None,
+                        pretrend_p: float | None = None, note: str | None = None,
+                        source: str | None = None) -> "TrialAnalysis":
+        """A copy with ``udfald`` estimated by ``result`` (an ``EstimateResult``): estimate,
+        se, ci, p, method and inference are taken from it unless given. The outcome must be one
+        of the trial's declared outcomes (the family is declared in the catalogue)."""
+        from dataclasses import replace as _replace
+
+        recs = self.records.copy()
+        hit = recs["udfald"] == udfald
+        if not hit.any():
+            raise InputError(f"'{udfald}' is not an outcome of trial '{self.forsoeg}'",
+                             expected="one of " + ", ".join(recs["udfald"]))
+        lo, hi = ci if ci is not None else result.ci
+        i = recs.index[hit][0]
+        upd = {"estimate": _num(result.estimate), "se": _num(result.se), "ci_low": _num(lo),
+               "ci_high": _num(hi), "p": _num(result.p if p is None else p),
+               "method": result.method, "inference": inference or result.inference,
+               "pretrend_p": _num(pretrend_p if pretrend_p is not None
+                                  else result.info.get("pretest_p")), "note": note}
+        for c, v in upd.items():
+            recs.at[i, c] = np.nan if v is None and c not in ("method", "inference", "note") else v
+        res = dict(self.results)
+        res[udfald] = result
+        return _replace(self, records=recs, results=res, source=source or self.source)
+
+
+def save_trial_analysis(analysis: TrialAnalysis, path: str | Path) -> Path:
+    """Write a :class:`TrialAnalysis` as JSON, atomically (complete: keep it private)."""
+    from evaluering._atomic import write_json
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, analysis.to_dict())
+    return path
+
+
+def load_trial_analysis(path: str | Path) -> TrialAnalysis:
+    """Read a :class:`TrialAnalysis` written by :func:`save_trial_analysis`."""
+    import json
+
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError("trial analysis not written (did the notebook call "
+                         "save_trial_analysis(..., resultat_fil)?)", file=str(path)) from exc
+    except ValueError as exc:
+        raise InputError(f"not a trial analysis: {exc}", file=str(path)) from exc
+    return TrialAnalysis.from_dict(d)
+
+
+def _require_tables(p: Path) -> None:
     for name in ("panel_kvartal", "overlevelse", "tid_til_job", "ressourcer", "eksponering"):
         if not (p / f"{name}.parquet").is_file():
             raise InputError("outcome table missing (run `evaluering build` first)",
                              file=str(p / f"{name}.parquet"))
+
+
+def _estimate_trial(panel: pd.DataFrame, overlevelse: pd.DataFrame,
+                    totals: Mapping[tuple[str, str], tuple[int, int]], f, opts: AnalysisOptions,
+                    say) -> tuple[TrialAnalysis, pd.DataFrame, pd.DataFrame]:
+    t1 = time.perf_counter()
+    tp = trial_panel(panel, f, opts.periode)
+    cells = trial_survival_cells(overlevelse, f, opts.max_uge)
+    n_tr = int(tp.loc[tp["rolle"] == "behandlet", "kommune_kode"].nunique())
+    n_co = int(tp.loc[tp["rolle"] == "kontrol", "kommune_kode"].nunique())
+    rows: list[dict[str, Any]] = []
+    results: dict[str, Any] = {}
+    for o in f.udfald:
+        say(f"  {f.id} × {o}")
+        rec: dict[str, Any] = {"forsoeg": f.id, "udfald": o, "estimate": None, "se": None,
+                               "ci_low": None, "ci_high": None, "p": None, "method": None,
+                               "inference": None, "n_municipalities_treated": n_tr,
+                               "n_municipalities_control": n_co, "pretrend_p": None,
+                               "enhed": ENHED.get(o, ""), "note": None}
+        try:
+            eff = (_hazard_effect(cells, f, opts) if o == "hazard_job"
+                   else _panel_effect(tp, o, opts))
+        except EstimationError as exc:
+            rec["note"] = f"ikke estimeret: {exc}"
+            rows.append(rec)
+            continue
+        results[o] = eff["result"]
+        rec.update(estimate=_num(eff["estimate"]), se=_num(eff["se"]),
+                   ci_low=_num(eff["ci"][0]), ci_high=_num(eff["ci"][1]), p=_num(eff["p"]),
+                   method=eff["method"], inference=eff["inference"],
+                   pretrend_p=_num(eff["pretrend_p"]))
+        rows.append(rec)
+    sens: list[dict[str, Any]] = []
+    if opts.foelsomhed:
+        alt = "kvartal" if opts.periode == "halvaar" else "halvaar"
+        sens = _sensitivity(tp, trial_panel(panel, f, alt), f, opts)
+    recs = pd.DataFrame(rows, columns=list(TRIAL_RECORD_KEYS))
+    for c in ("estimate", "se", "ci_low", "ci_high", "p", "pretrend_p"):
+        recs[c] = recs[c].astype(float)
+    ta = TrialAnalysis(forsoeg=f.id, options=opts, records=recs, results=results,
+                       sensitivity=pd.DataFrame(sens),
+                       n_persons={o: totals.get((f.id, o), (0, 0)) for o in f.udfald},
+                       seconds=time.perf_counter() - t1)
+    return ta, tp, cells
+
+
+def analyse_trial(processed_dir: str | Path, forsoeg, options: AnalysisOptions | None = None,
+                  progress=None) -> TrialAnalysis:
+    """The built-in analysis of one trial (``forsoeg``: a ``Forsoeg``) from a processed folder.
+
+    The same estimators, options and seeds as the report's own analysis, so a notebook that
+    returns it unchanged reproduces the report's numbers for the trial exactly. A notebook may
+    change the estimation options (``options``: periods, comparison group, inference, draws,
+    seed) and replace outcomes (:meth:`TrialAnalysis.replace_outcome`); the report keeps its
+    own multiplicity family, adjustment, ``alpha`` and disclosure threshold.
+    """
+    opts = options or AnalysisOptions()
+    p = Path(processed_dir)
+    _require_tables(p)
+    panel = pd.read_parquet(p / "panel_kvartal.parquet")
+    overlevelse = pd.read_parquet(p / "overlevelse.parquet")
+    totals = total_persons(p, [forsoeg])
+    ta, _, _ = _estimate_trial(panel, overlevelse, totals, forsoeg, opts, progress or (lambda m: None))
+    return ta
+
+
+def _check_trial(ta: TrialAnalysis, f) -> TrialAnalysis:
+    """A trial analysis from outside (a notebook) must cover exactly the declared outcomes."""
+    if ta.forsoeg != f.id:
+        raise InputError(f"the analysis given for trial '{f.id}' is of trial '{ta.forsoeg}'")
+    have = list(ta.records["udfald"])
+    missing = [o for o in f.udfald if o not in have]
+    extra = [o for o in have if o not in f.udfald]
+    if missing or extra or len(set(have)) != len(have):
+        raise InputError(f"the analysis of trial '{f.id}' ({ta.source}) must have one record per "
+                         f"declared outcome; missing: {missing or '-'}, not declared: {extra or '-'}",
+                         expected=", ".join(f.udfald))
+    for c in TRIAL_RECORD_KEYS:
+        if c not in ta.records.columns:
+            raise InputError(f"the analysis of trial '{f.id}' lacks the record column '{c}'")
+    order = {o: i for i, o in enumerate(f.udfald)}
+    recs = ta.records.sort_values("udfald", key=lambda s: s.map(order)).reset_index(drop=True)
+    from dataclasses import replace as _replace
+
+    return _replace(ta, records=recs)
+
+
+# --------------------------------------------------------------------------- main
+def run_analysis(processed_dir: str | Path, forsoeg: Sequence, options: AnalysisOptions | None = None,
+                 progress=None, *, trial_analyses: Mapping[str, TrialAnalysis] | None = None
+                 ) -> Analysis:
+    """Estimate every declared trial × outcome from a processed folder with outcome tables.
+
+    ``processed_dir`` must hold ``panel_kvartal.parquet``, ``overlevelse.parquet``,
+    ``tid_til_job.parquet``, ``ressourcer.parquet`` and ``eksponering.parquet`` (written by
+    :func:`evaluering.outcomes.build_outcomes`). ``trial_analyses`` (trial id →
+    :class:`TrialAnalysis`, e.g. from a notebook) replaces the built-in estimation of those
+    trials; their panels, survival cells and every person count are still computed here, from
+    the outcome tables, with the trial analysis's own period length. Returns an :class:`Analysis`.
+    """
+    from evaluering.inference.multiple import adjust_pvalues
+
+    opts = options or AnalysisOptions()
+    given = dict(trial_analyses or {})
+    unknown = sorted(set(given) - {f.id for f in forsoeg})
+    if unknown:
+        raise InputError(f"trial analyses given for trials not in the catalogue: {', '.join(unknown)}")
+    say = progress or (lambda m: None)
+    p = Path(processed_dir)
+    _require_tables(p)
     t0 = time.perf_counter()
     panel = pd.read_parquet(p / "panel_kvartal.parquet")
     overlevelse = pd.read_parquet(p / "overlevelse.parquet")
     persons = count_persons(p, forsoeg, opts.periode)
     totals = total_persons(p, forsoeg)
-    pp = period_persons(p, forsoeg, opts.periode)
     seconds: dict[str, float] = {"laes": time.perf_counter() - t0}
 
-    rows: list[dict[str, Any]] = []
-    results: dict[tuple[str, str], Any] = {}
+    trials: dict[str, TrialAnalysis] = {}
     panels: dict[str, pd.DataFrame] = {}
     surv: dict[str, pd.DataFrame] = {}
-    sens: list[dict[str, Any]] = []
     for f in forsoeg:
-        t1 = time.perf_counter()
-        tp = trial_panel(panel, f, opts.periode)
-        cells = trial_survival_cells(overlevelse, f, opts.max_uge)
-        panels[f.id] = tp
-        surv[f.id] = cells
-        n_tr = int(tp.loc[tp["rolle"] == "behandlet", "kommune_kode"].nunique())
-        n_co = int(tp.loc[tp["rolle"] == "kontrol", "kommune_kode"].nunique())
-        for o in f.udfald:
-            say(f"  {f.id} × {o}")
-            rec: dict[str, Any] = {"forsoeg": f.id, "udfald": o, "estimate": None, "se": None,
-                                   "ci_low": None, "ci_high": None, "p": None, "p_adj": None,
-                                   "method": None, "inference": None,
-                                   "n_municipalities_treated": n_tr,
-                                   "n_municipalities_control": n_co, "pretrend_p": None,
-                                   "enhed": ENHED.get(o, ""), "note": None}
-            rec["n_persons"], rec["n_persons_exposed"] = totals.get((f.id, o), (0, 0))
-            try:
-                eff = (_hazard_effect(cells, f, opts) if o == "hazard_job"
-                       else _panel_effect(tp, o, opts))
-            except EstimationError as exc:
-                rec["note"] = f"ikke estimeret: {exc}"
-                rows.append(rec)
-                continue
-            results[(f.id, o)] = eff["result"]
-            rec.update(estimate=_num(eff["estimate"]), se=_num(eff["se"]),
-                       ci_low=_num(eff["ci"][0]), ci_high=_num(eff["ci"][1]), p=_num(eff["p"]),
-                       method=eff["method"], inference=eff["inference"],
-                       pretrend_p=_num(eff["pretrend_p"]))
-            rows.append(rec)
-        if opts.foelsomhed:
-            sens.extend(_sensitivity(tp, trial_panel(panel, f, "kvartal") if opts.periode == "halvaar"
-                                     else trial_panel(panel, f, "halvaar"), f, opts))
-        seconds[f"forsoeg:{f.id}"] = time.perf_counter() - t1
-    rec_df = pd.DataFrame(rows)
+        if f.id in given:
+            ta = _check_trial(given[f.id], f)
+            say(f"  {f.id}: analyse fra {ta.source}")
+            panels[f.id] = trial_panel(panel, f, ta.options.periode)
+            surv[f.id] = trial_survival_cells(overlevelse, f, ta.options.max_uge)
+        else:
+            ta, panels[f.id], surv[f.id] = _estimate_trial(panel, overlevelse, totals, f, opts, say)
+        trials[f.id] = ta
+        seconds[f"forsoeg:{f.id}"] = ta.seconds
+    # persons behind figure points, in each trial's own period length
+    pp_frames = []
+    for periode in sorted({ta.options.periode for ta in trials.values()}):
+        fs = [f for f in forsoeg if trials[f.id].options.periode == periode]
+        pp_frames.append(period_persons(p, fs, periode))
+    pp = pd.concat(pp_frames, ignore_index=True) if pp_frames else pd.DataFrame()
+
+    rec_df = pd.concat([trials[f.id].records for f in forsoeg], ignore_index=True)
+    rec_df.insert(rec_df.columns.get_loc("p") + 1, "p_adj", np.nan)
+    # person counts are the report's (from the outcome tables), never the trial analysis's
+    rec_df["n_persons"] = [totals.get((r.forsoeg, r.udfald), (0, 0))[0] for r in rec_df.itertuples()]
+    rec_df["n_persons_exposed"] = [totals.get((r.forsoeg, r.udfald), (0, 0))[1]
+                                   for r in rec_df.itertuples()]
     rec_df["suppressed"] = (rec_df["n_persons_exposed"] > 0) & (rec_df["n_persons_exposed"] < opts.min_persons)
-    # suppressed records leave the multiple-testing family? No: the family is declared in the
-    # catalogue, so they stay in it (with their p-values) but print nothing.
+    # suppressed records stay in the multiple-testing family (it is declared in the catalogue)
+    # but print nothing
     if opts.familie == "alle":
         rec_df["p_adj"] = adjust_pvalues(rec_df["p"].astype(float).to_numpy(), opts.justering)
     else:  # one family per trial: the trial's declared outcomes
-        rec_df["p_adj"] = np.nan
         for _, idx in rec_df.groupby("forsoeg", sort=False).groups.items():
             rec_df.loc[idx, "p_adj"] = adjust_pvalues(
                 rec_df.loc[idx, "p"].astype(float).to_numpy(), opts.justering)
@@ -510,10 +750,14 @@ def run_analysis(processed_dir: str | Path, forsoeg: Sequence, options: Analysis
         rec_df[c] = rec_df[c].astype(float)
         rec_df.loc[rec_df["suppressed"], c] = np.nan
     rec_df["p_adj_method"] = opts.justering
+    results = {(fid, o): r for fid, ta in trials.items() for o, r in ta.results.items()}
+    sens = [ta.sensitivity for ta in trials.values() if len(ta.sensitivity)]
     return Analysis(records=rec_df, results=MappingProxyType(results),
                     panels=MappingProxyType(panels), survival=MappingProxyType(surv),
-                    persons=persons, period_persons=pp, sensitivity=pd.DataFrame(sens),
-                    options=opts, seconds=MappingProxyType(seconds))
+                    persons=persons, period_persons=pp,
+                    sensitivity=pd.concat(sens, ignore_index=True) if sens else pd.DataFrame(),
+                    options=opts, seconds=MappingProxyType(seconds),
+                    trials=MappingProxyType(trials))
 
 
 def _num(x) -> float | None:

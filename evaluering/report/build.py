@@ -13,6 +13,7 @@ timestamp) and ``manifest.json``, all written into a temporary sibling folder th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import fcntl
 import hashlib
@@ -32,6 +33,7 @@ from typing import Any, Iterator, Mapping
 from evaluering.errors import EvalueringError, InputError
 from evaluering.report.analysis import Analysis, AnalysisOptions, run_analysis
 from evaluering.report.disclosure import DisclosureRules
+from evaluering.report.notebook import NotebookSpec, notebook_specs
 
 FONTS = Path(__file__).with_name("fonts")
 TEMPLATES = Path(__file__).with_name("templates")
@@ -58,12 +60,15 @@ class ReportConfig:
     min_persons: int = 5                    # disclosure threshold k (>= 3)
     casestudie_auk01: bool = True           # appendix: the AUK01 case study on public data
     analyse: AnalysisOptions = field(default_factory=AnalysisOptions)
+    notebooks: tuple[NotebookSpec, ...] = ()  # trials analysed by a notebook (audit copy kept)
 
     def canonical(self) -> dict[str, Any]:
         """The config as it enters the build hash and the manifest (paths as given)."""
         d = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()
-             if k != "analyse"}
+             if k not in ("analyse", "notebooks")}
         d["analyse"] = asdict(self.analyse)
+        if self.notebooks:      # absent when unused, so existing builds keep their hash
+            d["notebooks"] = {s.forsoeg: s.canonical() for s in self.notebooks}
         return d
 
 
@@ -111,7 +116,7 @@ def load_config(path: str | os.PathLike) -> ReportConfig:
     out = p("out") or base / "reports" / navn
     known = {"navn", "data", "forsoeg", "koder", "out", "skabeloner", "behandlet", "n_uger",
              "min_personer", "casestudie_auk01"}
-    unknown = sorted(set(r) - known - {"analyse"})
+    unknown = sorted(set(r) - known - {"analyse", "notebooks"})
     if unknown:
         raise InputError(f"unknown key(s) in [rapport]: {', '.join(unknown)}", file=str(path))
     a = dict(raw.get("analyse", {}))
@@ -126,10 +131,14 @@ def load_config(path: str | os.PathLike) -> ReportConfig:
     case = r.get("casestudie_auk01", True)
     if not isinstance(case, bool):
         raise InputError("casestudie_auk01 must be true or false", file=str(path))
+    nbs = raw.get("notebooks", {})
+    if not isinstance(nbs, dict):
+        raise InputError("[notebooks] must hold one table per trial id", file=str(path))
     return ReportConfig(data=p("data", True), forsoeg=p("forsoeg", True), out=out, navn=navn,
                         koder=p("koder"), skabeloner=p("skabeloner"), behandlet=p("behandlet"),
                         n_uger=int(r.get("n_uger", 4)), min_persons=k,
-                        casestudie_auk01=case, analyse=analyse)
+                        casestudie_auk01=case, analyse=analyse,
+                        notebooks=notebook_specs(nbs, base, str(path)))
 
 
 # --------------------------------------------------------------------------- lock + hash
@@ -179,6 +188,10 @@ def input_checksums(cfg: ReportConfig) -> dict[str, str]:
         for f in sorted(Path(cfg.skabeloner).glob("*")):
             if f.is_file():
                 out[f"skabeloner/{f.name}"] = _sha256(f)
+    for spec in cfg.notebooks:                                # trials analysed by a notebook
+        if not Path(spec.notebook).is_file():
+            raise InputError("notebook for a trial not found", file=str(spec.notebook))
+        out[f"notebook/{spec.forsoeg}"] = _sha256(Path(spec.notebook))
     for f in sorted(TEMPLATES.glob("*")):
         out[f"pakke-skabeloner/{f.name}"] = _sha256(f)
     for f in sorted(Path(__file__).parent.glob("*.py")):     # the report code itself
@@ -311,11 +324,19 @@ def build_report(config: ReportConfig, *, force: bool = False, progress=None) ->
                 processed, data_info = prepare_data(cfg, work, say)
                 timings["data"] = time.perf_counter() - t0
                 t0 = time.perf_counter()
+                trial_analyses, audits = run_notebooks(cfg, forsoeg, processed, work, say)
+                if cfg.notebooks:
+                    timings["notesboeger"] = time.perf_counter() - t0
+                t0 = time.perf_counter()
                 say("analyse")
-                analysis = run_analysis(processed, forsoeg, cfg.analyse, progress=say)
+                analysis = run_analysis(processed, forsoeg, cfg.analyse, progress=say,
+                                        trial_analyses=trial_analyses)
+                analysis = dataclasses.replace(
+                    analysis, notebooks={k: v["info"] for k, v in audits.items()})
                 timings["analyse"] = time.perf_counter() - t0
                 with atomic_dir_files(out) as tmp:
                     files = write_outputs(tmp, cfg, forsoeg, analysis, processed, timings, say)
+                    nb_manifest = write_audits(tmp, audits, files)
                     timings["i_alt"] = time.perf_counter() - t_all
                     manifest = {
                         "build_hash": h, "build_version": BUILD_VERSION,
@@ -324,6 +345,7 @@ def build_report(config: ReportConfig, *, force: bool = False, progress=None) ->
                         "timings_s": {k: round(v, 3) for k, v in timings.items()},
                         "disclosure": files.pop("_disclosure"),
                         "casestudie_auk01": files.pop("_casestudie"),
+                        **({"notesboeger": nb_manifest} if nb_manifest else {}),
                         "files": sorted(str(p.relative_to(tmp)) for p in files.values()),
                     }
                     from evaluering._atomic import write_json
@@ -338,6 +360,46 @@ def build_report(config: ReportConfig, *, force: bool = False, progress=None) ->
                         timings=dict(timings),
                         files=tuple(sorted(out / str(p.relative_to(tmp)) for p in files.values())),
                         analysis=analysis)
+
+
+def run_notebooks(cfg: ReportConfig, forsoeg, processed: Path, work: Path, say):
+    """Run the trials' notebooks (config ``[notebooks]``): trial analyses and audit copies."""
+    from evaluering.report.notebook import run_trial_notebook
+
+    ids = {f.id for f in forsoeg}
+    analyses: dict[str, Any] = {}
+    audits: dict[str, Any] = {}
+    for spec in cfg.notebooks:
+        if spec.forsoeg not in ids:
+            raise InputError(f"[notebooks.{spec.forsoeg}]: no such trial in the catalogue",
+                             file=str(cfg.forsoeg), expected="one of " + ", ".join(sorted(ids)))
+        say(f"notesbog {Path(spec.notebook).name} for {spec.forsoeg}")
+        private = [str(work)] if cfg.behandlet is None else []
+        ta, nb, info = run_trial_notebook(spec, processed=processed, forsoeg_fil=Path(cfg.forsoeg),
+                                          options=cfg.analyse, work=work, private_paths=private)
+        analyses[spec.forsoeg] = ta
+        audits[spec.forsoeg] = {"nb": nb, "info": {**info, "revisionsfil": audit_name(spec.forsoeg)}}
+        say(f"  {spec.forsoeg}: {info['output_bevaret']} output bevaret, "
+            f"{info['output_fjernet']} fjernet, {info['figurer_fjernet']} figurer fjernet")
+    return analyses, audits
+
+
+def audit_name(forsoeg_id: str) -> str:
+    """File name of a trial's audit notebook beside the PDF."""
+    return f"analyse-{forsoeg_id}.ipynb"
+
+
+def write_audits(tmp: Path, audits: Mapping[str, Any], files: dict[str, Any]) -> dict[str, Any]:
+    """Write the audit notebooks beside the PDF; their manifest entries."""
+    from evaluering.report.notebook import write_audit
+
+    out = {}
+    for fid, a in sorted(audits.items()):
+        path = tmp / a["info"]["revisionsfil"]
+        sha = write_audit(a["nb"], path)
+        files[f"notebook:{fid}"] = path
+        out[fid] = {**a["info"], "sha256_revisionsfil": sha}
+    return out
 
 
 @contextlib.contextmanager

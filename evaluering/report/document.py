@@ -299,6 +299,11 @@ def _ordning_navn(name: str) -> str:
     return o.navn if o is not None else name
 
 
+def _inferens_tekst(opts) -> str:
+    return ("en klynge-bootstrap med én vægt pr. kommune (multiplikator-bootstrap)"
+            if opts.inferens == "bootstrap" else "randomiseringsinferens over kommuner")
+
+
 def _verdict_word(v: str) -> str:
     return {"undertrykt": "undertrykt (for få personer)", "ikke estimeret": "ikke estimeret"}.get(v, v)
 
@@ -313,8 +318,7 @@ def typst_source(analysis: Analysis, forsoeg, rules: DisclosureRules, texts: dic
     opts = analysis.options
     recs = analysis.records.to_dict(orient="records")
     just = "Holms metode" if opts.justering == "holm" else "Benjamini–Hochbergs metode"
-    inferens = ("en klynge-bootstrap med én vægt pr. kommune (multiplikator-bootstrap)"
-                if opts.inferens == "bootstrap" else "randomiseringsinferens over kommuner")
+    inferens = _inferens_tekst(opts)
     alle_kommuner = sorted({k for f in forsoeg for k in f.kommuner})
     slut = max(f.slut for f in forsoeg)
     ordninger = sorted({_ordning_navn(f.ordning) for f in forsoeg})
@@ -389,10 +393,17 @@ def typst_source(analysis: Analysis, forsoeg, rules: DisclosureRules, texts: dic
                                  note=note)))
         S.append(f"== {esc('Evalueringsmetode')}")
         n_co = fr[0]["n_municipalities_control"] if fr else 0
+        t_opts = analysis.trials[f.id].options if f.id in analysis.trials else opts
         S.append(paragraphs(fill(texts["evalueringsmetode"],
                                  antal_kontrol=gate.fact(n_co, "number of control municipalities"),
-                                 periode="halvårs" if opts.periode == "halvaar" else "kvartals",
-                                 inferens=inferens)))
+                                 periode="halvårs" if t_opts.periode == "halvaar" else "kvartals",
+                                 inferens=_inferens_tekst(t_opts))))
+        nbi = analysis.notebooks.get(f.id)
+        if nbi:
+            S.append(paragraphs(fill(texts["notesbog"], notesbog=nbi["notesbog"],
+                                     sha256=gate.fact(nbi["sha256_kilde"][:16], "notebook checksum",
+                                                      formatter=str),
+                                     revisionsfil=nbi["revisionsfil"])))
         kt = kommune_table(analysis, f, rules)
         trows = []
         for r in kt.itertuples():
@@ -460,19 +471,24 @@ def typst_source(analysis: Analysis, forsoeg, rules: DisclosureRules, texts: dic
                             "periodelængde og med kun aldrig-behandlede kommuner som sammenligning "
                             "(95 %-intervaller med klyngerobuste standardfejl)."))
         recmap = {(r["forsoeg"], r["udfald"]): r for r in recs}
+
+        def spec_label(x: str) -> str:
+            return ("Kvartaler" if "kvartal" in x else "Halvår" if "halvaar" in x else
+                    "Kun aldrig-behandlede" if "never" in x else "Også endnu ikke behandlede")
+
+        labels = [spec_label(x) for x in sens.groupby(["forsoeg", "udfald"], sort=False).get_group(
+                  tuple(sens.iloc[0][["forsoeg", "udfald"]]))["specifikation"]]
         srows = []
         for (fid, o), g in sens.groupby(["forsoeg", "udfald"], sort=False):
             r = recmap[(fid, o)]
             cells = [esc(fnavn[fid]), esc(UDFALD_NAVN.get(o, o)), esc(effect_text(gate, r, f"{fid}/{o}")[0])]
-            for sr in g.to_dict(orient="records"):
+            for j, sr in enumerate(g.to_dict(orient="records")):
                 alt = dict(r, estimate=sr["estimate"], ci_low=sr["ci_low"], ci_high=sr["ci_high"])
                 e, ci = effect_text(gate, alt, f"{fid}/{o} {sr['specifikation']}")
-                cells.append(esc(f"{e} {ci}"))
-            srows.append(cells)
-        labels = [("Kvartaler" if "kvartal" in x else "Halvår" if "halvaar" in x else
-                   "Kun aldrig-behandlede" if "never" in x else "Også endnu ikke behandlede")
-                  for x in sens.groupby(["forsoeg", "udfald"], sort=False).get_group(
-                      tuple(sens.iloc[0][["forsoeg", "udfald"]]))["specifikation"]]
+                lab = spec_label(sr["specifikation"])   # a trial analysed with other options
+                cells.append(esc(f"{e} {ci}" + (f" ({lab.lower()})" if j >= len(labels)
+                                                 or lab != labels[j] else "")))
+            srows.append(cells[:3 + len(labels)])
         S.append("#figure(kind: table, caption: [" + esc("Følsomhedsanalyser") + "])[\n" +
                  table(["Forsøg", "Udfald", "Hovedanalyse", *labels], srows,
                        widths="(1.3fr, 1.3fr, auto, 1.4fr, 1.4fr)", align="left") + "\n]")
