@@ -3,7 +3,7 @@
 Tables (DuckDB, in the private work database):
 
 ``cols_<r>``  one row per data row: ``_row`` (1-based data-row ordinal), ``_line``,
-              ``_shape_ok``, ``_key`` (for exact-duplicate detection) and one normalised
+              ``_shape_ok`` and one normalised
               text column per known/extra column (trimmed; ``''``, ``NA``, ``.`` → NULL).
               Wide ugestatus: ``person_id`` and ``_f`` (the list of raw fields),
               plus the long table ``wcells_ugestatus`` of its non-empty cells.
@@ -116,7 +116,7 @@ def build_cols(con, lay: Layout, src: SourceFile) -> None:
     view ``rows_ugestatus`` is kept to re-split the few quarantined lines.
     """
     r = lay.register
-    items = ["_row", "_line", "_shape_ok", "_key"]
+    items = ["_row", "_line", "_shape_ok"]
     source = f"rows_{r}"
     if lay.layout == "wide":
         p = lay.columns["person_id"]
@@ -125,7 +125,7 @@ def build_cols(con, lay: Layout, src: SourceFile) -> None:
         else:
             x = split_exprs(src)
             simple = x["simple_field"].format(i=p)
-            items = ["_row", "_line", f"{x['shape_nf']} AS _shape_ok", "_key",
+            items = ["_row", "_line", f"{x['shape_nf']} AS _shape_ok",
                      f"nz(CASE WHEN kind < 2 THEN {simple} ELSE ({x['f']})[{p}] END) AS person_id",
                      "kind::TINYINT AS _kind"]
     else:
@@ -296,7 +296,7 @@ def build_chk(con, lay: Layout, koder: dict[str, str] | None) -> None:
         elif typ == "DOUBLE":
             typed.append(f"pnum({q(c)}) AS {q('t_' + c)}")
     source = f"cols_{r}"
-    exclude = ["_key", "_dup"] + helpers
+    exclude = ["_dup"] + helpers
     if lay.layout == "wide":
         con.execute("""
             CREATE TEMP TABLE _wbad AS
@@ -310,18 +310,15 @@ def build_chk(con, lay: Layout, koder: dict[str, str] | None) -> None:
     inner = ", ".join(["*"] + typed)
     sel = ", ".join([f"* EXCLUDE ({', '.join(exclude)})"] + typed2
                     + [f"{_reasons_expr(conds)} AS _rs"])
-    # exact duplicates: every line but the first of a key that occurs more than once (a
-    # small table of repeated keys joined back, instead of a window over every row)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _dupk AS
-        SELECT _key, min(_line) AS _first FROM cols_{r} GROUP BY _key HAVING count(*) > 1""")
+    # exact duplicates (every row but the first of the same text) were listed when the
+    # file was read: dupl_<r> (see _source.load_rows)
     con.execute(f"""
         CREATE TABLE chk_{r} AS
         SELECT * EXCLUDE (_rs), CASE WHEN _rs = '' THEN []::VARCHAR[]
                                      ELSE string_split(_rs, ',') END AS _reasons
         FROM (SELECT {sel} FROM (SELECT {inner} FROM (
-            SELECT s.*, coalesce(s._line > d._first, false) AS _dup
-            FROM {source} s LEFT JOIN _dupk d ON s._key = d._key)))""")
+            SELECT s.*, d._line IS NOT NULL AS _dup
+            FROM {source} s LEFT JOIN dupl_{r} d ON s._line = d._line)))""")
     con.execute(f"DROP TABLE cols_{r}")
 
 

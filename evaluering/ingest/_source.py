@@ -5,7 +5,6 @@ non-blank physical line (CSV) or per row (Parquet)::
 
     _line      BIGINT     1-based physical line in the file (header = line 1);
                           Parquet: 1-based row number + 1
-    _key       HUGEINT    exact-duplicate key: MD5 of the line text (CSV) / JSON of the fields
     _f         VARCHAR[]  the fields as text (CSV: split on the separator, quotes removed)
     _shape_ok  BOOLEAN    the line splits into exactly as many fields as the header
 
@@ -264,8 +263,11 @@ def load_rows(con, src: SourceFile) -> None:
 
     ``_row`` is the 1-based ordinal of the non-blank data lines: the row id itself when the
     file has no blank line (one cheap scan checks), else a window over the row id.
-    ``_key`` is what exact duplicates are compared on: the MD5 (128 bits) of the line text
-    (CSV) or of the JSON of the field list (Parquet). Splitting has three paths: no quote in the line →
+    Exact duplicates are found here, once per file: the table ``dupl_<register>`` lists the
+    ``_line`` of every row whose text (CSV: the line; Parquet: the JSON of the field list)
+    equals that of an earlier row. A 64-bit hash finds the few candidate texts in one pass
+    and the candidates are then compared as whole texts, so hash collisions cannot make a
+    false duplicate. Splitting has three paths: no quote in the line →
     ``string_split``; only whole-field quotes without separators or quotes inside (what
     most writers produce) → remove the quotes, then ``string_split``; anything else → an
     RFC 4180 regular expression, with a check that the tokens rebuild the line.
@@ -282,10 +284,12 @@ def load_rows(con, src: SourceFile) -> None:
                 items.append(f"CAST({qn} AS VARCHAR)")
         con.execute(f"""
             CREATE VIEW {t} AS
-            SELECT _line - 1 AS _row, _line, md5_number(CAST(to_json(_f) AS VARCHAR)) AS _key, _f,
+            SELECT _line - 1 AS _row, _line, _f,
                    true AS _shape_ok, 0 AS kind, NULL::VARCHAR AS line FROM (
                 SELECT (file_row_number + 2)::BIGINT AS _line, [{', '.join(items)}] AS _f
                 FROM read_parquet({_sql_str(str(src.path))}, file_row_number = true))""")
+        _find_duplicates(con, src.register,
+                         f"SELECT _line, CAST(to_json(_f) AS VARCHAR) AS txt FROM {t}")
         return
     comp = "gzip" if str(src.read_path).endswith(".gz") else "none"
     delim = "E'\\x{:02x}'".format(ord(src.line_delim))
@@ -307,9 +311,28 @@ def load_rows(con, src: SourceFile) -> None:
     x = split_exprs(src)
     con.execute(f"""
         CREATE VIEW {t} AS
-        SELECT _row, _line, _key, _f, {x['shape']} AS _shape_ok, kind, line FROM (
-            SELECT {row} AS _row, (_rid + 1)::BIGINT AS _line, md5_number(line) AS _key,
+        SELECT _row, _line, _f, {x['shape']} AS _shape_ok, kind, line FROM (
+            SELECT {row} AS _row, (_rid + 1)::BIGINT AS _line,
                    {x['f']} AS _f, kind, line
             FROM (SELECT rowid AS _rid, line, {x['kind']} AS kind
                   FROM lines_{src.register}
                   WHERE rowid > 0 AND NOT ({blank})))""")
+    _find_duplicates(con, src.register,
+                     f"SELECT (rowid + 1)::BIGINT AS _line, line AS txt FROM lines_{src.register} "
+                     f"WHERE rowid > 0 AND NOT ({blank})")
+
+
+def _find_duplicates(con, register: str, rows_sql: str) -> None:
+    """``dupl_<register>(_line)``: rows whose text equals that of an earlier row.
+
+    ``rows_sql`` yields ``_line`` and ``txt`` for every row. Pass 1 groups 64-bit hashes
+    (8 bytes per row, not the texts); pass 2 compares the texts of the rows whose hash
+    occurs more than once (true duplicates and rare hash collisions)."""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE dupl_{register} AS
+        SELECT _line FROM (
+            SELECT _line, min(_line) OVER (PARTITION BY txt) AS _first
+            FROM ({rows_sql}) WHERE hash(txt) IN (
+                SELECT h FROM (SELECT hash(txt) AS h FROM ({rows_sql}))
+                GROUP BY h HAVING count(*) > 1))
+        WHERE _line > _first""")

@@ -323,10 +323,9 @@ def _reconcile(manifest: dict) -> None:
 
 def _register_manifest(con, src, lay, stats, replaced, key_set) -> dict[str, Any]:
     r = src.register
-    acc, quar = con.execute(f"""SELECT count(*) FILTER (WHERE len(_reasons) = 0),
-                                       count(*) FILTER (WHERE len(_reasons) > 0)
-                                FROM chk_{r}""").fetchall()[0]
-    total = con.execute(f"SELECT count(*) FROM chk_{r}").fetchall()[0][0]
+    acc, quar, total = con.execute(f"""SELECT count(*) FILTER (WHERE len(_reasons) = 0),
+                                              count(*) FILTER (WHERE len(_reasons) > 0), count(*)
+                                       FROM chk_{r}""").fetchall()[0]
     if total != stats["rows_read"] or total != acc + quar:
         raise RuntimeError(f"{r}: rows read {stats['rows_read']}, checked {total}, "
                            f"accepted {acc} + quarantined {quar}")
@@ -340,16 +339,20 @@ def _register_manifest(con, src, lay, stats, replaced, key_set) -> dict[str, Any
         dialect["layout"] = "long"
     date_cols = {"forloeb": ["start_dato", "slut_dato"], "kontakter": ["dato"]}.get(r, [])
     if date_cols:
-        union = " UNION ".join(f"SELECT DISTINCT date_fmt({q(c)}) AS f FROM chk_{r}" for c in date_cols)
+        # the format of each distinct value (far fewer than rows)
+        union = " UNION ".join(f"SELECT date_fmt(v) AS f FROM (SELECT DISTINCT {q(c)} AS v FROM chk_{r})"
+                               for c in date_cols)
         dialect["date_formats"] = [x[0] for x in con.execute(
             f"SELECT DISTINCT f FROM ({union}) WHERE f IS NOT NULL ORDER BY f").fetchall()]
     num_cols = ([c for c in ("minutter", "udgift_kr") if r == "kontakter"]
                 + [c for c, t in lay.extra_types.items() if t == "DOUBLE"])
     if num_cols:
-        union = " UNION ALL ".join(f"SELECT {q(c)} AS v FROM chk_{r}" for c in num_cols)
+        # t_<c> = pnum(<c>) is already in chk: count the values that parsed
+        union = " UNION ALL ".join(f"SELECT {q(c)} AS v, {q('t_' + c)} AS t FROM chk_{r}"
+                                   for c in num_cols)
         comma, point = con.execute(f"""SELECT count(*) FILTER (WHERE contains(v, ',')),
                                               count(*) FILTER (WHERE contains(v, '.'))
-                                       FROM ({union}) WHERE pnum(v) IS NOT NULL""").fetchall()[0]
+                                       FROM ({union}) WHERE t IS NOT NULL""").fetchall()[0]
         dialect["decimal"] = ("mixed" if comma and point else "comma" if comma
                               else "point" if point else None)
     m: dict[str, Any] = {
