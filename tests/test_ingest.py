@@ -599,3 +599,77 @@ def test_sql_week_and_date_parsing_agree_with_python():
     exp = [dt.date(2016, 2, 29)] * 3 + [None] * 7
     got = [con.execute("SELECT pdate(?)", [d]).fetchall()[0][0] for d in dates]
     assert got == exp
+
+
+# ---------------------------------------------------------------------------------------------
+def test_duplicates_are_whole_text_matches_with_blank_lines(tmp_path):
+    """Exact duplicates are whole-line text matches: the same values written differently are
+    not duplicates; a repeat after a blank line is; a repeated malformed line is both. Blank
+    lines make the row ordinals (contact_id) differ from line numbers - 1."""
+    raw = B.write_dataset(tmp_path / "d", ugestatus=None)
+    lines = (raw / "kontakter.csv").read_text(encoding="utf-8").splitlines()
+    n = len(B.KONTAKTER)
+    first = lines[3]                                  # B.KONTAKTER[2]
+    assert first.startswith("P002,")
+    requoted = '"P002"' + first[len("P002"):]         # same values, other text
+    malformed = "P099,101,2017-07-10"
+    text = lines + [first, requoted, "", malformed, first, malformed]
+    (raw / "kontakter.csv").write_text("\n".join(text) + "\n", encoding="utf-8")
+    res = ingest(raw, tmp_path / "o")
+    # physical lines: header 1, data 2..n+1, then n+2 first, n+3 requoted, n+4 blank, ...
+    assert quarantine_map(res.out_dir, "kontakter") == {
+        n + 2: ["dublet"], n + 5: ["ugyldig_linje"], n + 6: ["dublet"],
+        n + 7: ["dublet", "ugyldig_linje"]}
+    exp = B.expected_kontakter(list(B.KONTAKTER) + [B.KONTAKTER[2]])
+    exp["contact_id"] = pd.array(list(range(1, n + 1)) + [n + 2], dtype="int64")
+    assert_frame(read(res.out_dir, "kontakter"), exp)
+    m = res.manifest["registers"]["kontakter"]
+    assert (m["rows_read"], m["rows_accepted"], m["rows_quarantined"]) == (n + 5, n + 1, 4)
+    assert dict(m["reasons"]) == {"dublet": 3, "ugyldig_linje": 2}
+
+
+def test_parquet_duplicate_rows(tmp_path):
+    import pyarrow as pa
+
+    raw = B.write_parquet_dataset(tmp_path / "p")
+    t = pq.read_table(raw / "kontakter.parquet")
+    t = pa.concat_tables([t, t.slice(4, 1), t.slice(0, 1)])
+    pq.write_table(t, raw / "kontakter.parquet")
+    res = ingest(raw, tmp_path / "o")
+    n = len(B.KONTAKTER)
+    assert quarantine_map(res.out_dir, "kontakter") == {n + 2: ["dublet"], n + 3: ["dublet"]}
+    assert_frame(read(res.out_dir, "kontakter"), B.expected_kontakter())
+
+
+def test_wide_lines_of_every_split_path(tmp_path):
+    """Wide lines without quotes, with whole-field quotes, and with quoted separators or
+    escaped quotes (the RFC 4180 path) give the same weeks as the long layout written by
+    Python's csv module; malformed and bad-code lines keep their raw fields in quarantine."""
+    data = {"P001": {(2017, 50): "111", (2017, 51): "111", (2017, 52): "111"},
+            "P002": {(2017, 50): "890", (2018, 1): "130", (2018, 2): "130", (2018, 3): "130"},
+            "P,11": {(2018, 1): "651"},
+            'P"12': {(2017, 50): "111"}}
+    header, _ = B.ugestatus_wide(data)
+    text = "\n".join([
+        ",".join(header),
+        "P001,111,111,111,,,",                        # no quotes
+        '"P002","890",,,"130","130","130"',           # whole-field quotes
+        '"P,11",,,,"651",,',                          # separator inside quotes
+        '"P""12",111,,,,,',                           # escaped quote
+        "P013,111,111",                               # too few fields
+        '"P014","1,1",,,,,',                          # unknown code with a separator in it
+    ]) + "\n"
+    wide = B.write_dataset(tmp_path / "w", ugestatus=None)
+    (wide / "ugestatus.csv").write_text(text, encoding="utf-8")
+    long = B.write_dataset(tmp_path / "l", ugestatus="long", ugestatus_data=data)
+    wo = ingest(wide, tmp_path / "ow").out_dir
+    lo = ingest(long, tmp_path / "ol").out_dir
+    assert_frame(read(wo, "ugestatus"), B.expected_ugestatus(data))
+    for name in ("ugestatus.parquet", "ugestatus_personer.parquet"):
+        assert (wo / name).read_bytes() == (lo / name).read_bytes(), name
+    assert quarantine_map(wo, "ugestatus") == {6: ["ugyldig_linje"], 7: ["ukendt_ydelseskode"]}
+    q = read(wo, "karantaene/ugestatus").set_index("source_line")
+    assert q.loc[6, "person_id"] == "P013" and q.loc[6, "y_1750"] == "111"
+    assert q.loc[6, "y_1751"] == "111" and q.loc[6, "y_1803"] is None
+    assert q.loc[7, "person_id"] == "P014" and q.loc[7, "y_1750"] == "1,1"
+    assert q.loc[7, "y_1751"] is None
