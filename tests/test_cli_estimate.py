@@ -282,6 +282,28 @@ def test_sdid_ri_is_studentized_with_several_treated_units(app, capsys, tmp_path
     rc, out, _ = run(app, capsys, p, "--method", "sdid", "--y", "y", "--unit", "k", "--time",
                      "t", "--cohort", "g", "--inference", "jackknife")
     assert rc == 0 and "descriptive" in out and "jackknife" in out
+    # sc with several treated units: RI over units by default (estimate as the statistic),
+    # checked against SC refitted for every pair of treated units
+    from evaluering.estimators.synth import synthetic_control
+
+    rc, out, err = run(app, capsys, p, "--method", "sc", "--y", "y", "--unit", "k", "--time",
+                       "t", "--cohort", "g", "--json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["inference"] == "ri" and d["info"]["ri_statistic"] == "estimate"
+
+    def sc_est(pair):
+        f = df.assign(D=(df["k"].isin(pair) & (df["t"] >= 6)).astype(float))
+        return synthetic_control(f, "y", "k", "t", "D", placebo=False).estimate
+
+    es = np.array([sc_est(pair) for pair in itertools.combinations(units, 2)])
+    obs = sc_est(("k0", "k1"))
+    assert d["estimate"] == pytest.approx(obs, rel=1e-10)
+    assert d["p"] == pytest.approx(np.mean(np.abs(es) >= abs(obs) * (1 - 1e-9)), abs=1e-12)
+    # the SC placebo with several treated units stays selectable, labelled descriptive
+    rc, out, _ = run(app, capsys, p, "--method", "sc", "--y", "y", "--unit", "k", "--time",
+                     "t", "--cohort", "g", "--inference", "placebo", "--json")
+    assert rc == 0 and "descriptive" in json.loads(out)["info"]["inference_note"]
 
 
 def test_sdid_jackknife_and_inference_errors(app, capsys):
