@@ -235,7 +235,7 @@ def test_planted_linear_trend_smoothness_covers_naive_does_not():
     assert np.mean(centre0) == pytest.approx(tau, abs=0.02)
     assert np.mean(cover_naive) <= 0.25
     # with 16 treated municipalities the extrapolation interval under-covers somewhat
-    # (0.82 here; the covariance is right, see test_covariance_*): documented in
+    # (0.80 here, naive 0.05; the covariance is right, see test_covariance_*): documented in
     # docs/sensitivity.md. The test guards the planted-trend contrast.
     assert np.mean(cover0) >= 0.72
     assert np.mean(cover0) - np.mean(cover_naive) >= 0.45
