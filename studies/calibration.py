@@ -39,6 +39,17 @@ of the same weighted TWFE coefficient (balanced panel, unit-constant weights, se
 :class:`FastTwfe`); ``tests/test_calibration_smoke.py`` checks it against
 :func:`~evaluering.estimators.twfe` (estimate and CR1 standard error).
 
+SDID inference (``sdid-ri``, :func:`sdid_ri_replication`): on the panel study's data sets
+(same seeds), randomization inference for SDID with the estimate and with the estimate over
+its jackknife SE as statistics (one set of permutations), and the jackknife with a normal
+reference; the placebo arm is ``sdid``.
+
+Callaway–Sant'Anna pre-trend test (``cs-pretest``, :func:`cs_pretest_replication`): the
+report's ``callaway_santanna`` call on municipality × half-year cells (11 treated in three
+rounds, person-count weights varying by period), parallel trends true or violated by a
+differential linear trend; the χ² Wald pre-test against permutation pre-tests of several
+statistics, all from the ATT's one set of permutations (``extra_stats``).
+
 Survival study (``survival``): person-level spells from
 :func:`evaluering.survival.simulate_spells` (Weibull proportional hazards, weekly durations,
 municipality and start-quarter effects, competing exit to education, censoring) for 98
@@ -62,6 +73,12 @@ in docs/calibration.md was run as::
     $P survival --reps 300 --workers 1
     $P survival --reps 300 --reps-effect 0 --methods cox-boot,discrete-boot --workers 1 \
         --out $R/survival_boot_reps.csv
+    P5="nice -n 5 .venv/bin/python studies/calibration.py"     # SDID RI and CS pre-test arms
+    $P5 sdid-ri --designs nj11 --reps 200 --reps-effect 0 --n-perm 49
+    $P5 sdid-ri --designs nj11 --reps 0 --reps-effect 40 --n-perm 49 \
+        --out $R/sdid_ri_effect_reps.csv
+    $P5 cs-pretest --reps 200 --reps-pretrend 100 --n-perm 49
+    $P5 cs-pretest --reps 400 --reps-pretrend 100 --n-perm 49   # resumed: null reps 200-399
     .venv/bin/python studies/calibration.py report      # tables into docs/calibration.md
 
 Everything here is simulated; nothing describes real persons or municipalities' outcomes.
@@ -864,9 +881,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"survival: {len(tasks)} replications to run -> {out}")
         run_tasks(tasks, out, a.workers, log)
     elif a.cmd == "report":
-        files = (sorted(RESULTS.glob("panel_reps*.csv")) + [RESULTS / "sdid_reps.csv",
-                                                             RESULTS / "sdid_ri_reps.csv",
-                                                             RESULTS / "cs_pretest_reps.csv"]
+        files = (sorted(RESULTS.glob("panel_reps*.csv")) + [RESULTS / "sdid_reps.csv"]
+                 + sorted(RESULTS.glob("sdid_ri*_reps.csv"))
+                 + [RESULTS / "cs_pretest_reps.csv"]
                  + sorted(RESULTS.glob("survival*_reps.csv")))
         frames = [read_reps(f) for f in files if f.exists()]
         reps = pd.concat(frames, ignore_index=True).drop_duplicates(
