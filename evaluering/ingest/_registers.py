@@ -5,10 +5,13 @@ Tables (DuckDB, in the private work database):
 ``cols_<r>``  one row per data row: ``_row`` (1-based data-row ordinal), ``_line``,
               ``_shape_ok`` and one normalised
               text column per known/extra column (trimmed; ``''``, ``NA``, ``.`` → NULL).
-              Wide ugestatus: ``person_id`` and ``_f`` (the list of raw fields),
-              plus the long table ``wcells_ugestatus`` of its non-empty cells.
-``chk_<r>``   ``cols_<r>`` plus typed columns (prefixed ``t_``) and ``_reasons``
-              (sorted list of reason codes; empty = accepted).
+              Wide ugestatus: ``person_id`` and the split path ``_kind`` only, plus
+              the long table ``wcells_ugestatus`` of the non-empty cells of its
+              well-formed lines (each line is split once, there); the raw fields of
+              quarantined lines are split again from ``lines_ugestatus`` when written.
+``chk_<r>``   ``cols_<r>`` plus typed columns (prefixed ``t_``, each value parsed once)
+              and ``_reasons`` (sorted list of reason codes; empty = accepted).
+              Exact duplicates come from ``dupl_<r>`` (see :mod:`._source`).
 """
 
 from __future__ import annotations

@@ -3,10 +3,16 @@
 Every register file is exposed as a DuckDB view ``rows_<register>`` with one row per
 non-blank physical line (CSV) or per row (Parquet)::
 
+    _row       BIGINT     1-based ordinal of the data row (non-blank lines after the header)
     _line      BIGINT     1-based physical line in the file (header = line 1);
                           Parquet: 1-based row number + 1
     _f         VARCHAR[]  the fields as text (CSV: split on the separator, quotes removed)
     _shape_ok  BOOLEAN    the line splits into exactly as many fields as the header
+    kind, line            the split path (see :func:`split_exprs`) and the raw line (CSV)
+
+and a table ``dupl_<register>`` with the ``_line`` of every exact duplicate (a row whose text
+equals that of an earlier row). The view has no ORDER BY and is read by one materialising
+query per register; every query that writes output orders explicitly.
 
 CSV lines are read by DuckDB as whole lines (one VARCHAR column, no quoting, a separator
 that does not occur in the file), so line numbers are exact physical line numbers (lines end
