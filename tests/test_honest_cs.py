@@ -252,3 +252,27 @@ def test_planted_linear_trend_relative_magnitudes_cover():
         naive.append(h.original_ci[0] <= tau <= h.original_ci[1])
     assert np.mean(hits) >= 11 / 12
     assert np.mean(naive) <= 0.5
+
+
+def test_universal_base_leaves_the_headline_unchanged():
+    """docs/sensitivity.md recommends the report switch to base_period="universal": every
+    post-period ATT(g,t) and every overall ATT (and SE) is the same as with "varying"."""
+    d = _cells(7, 0.02)
+    fits = {}
+    for base in ("varying", "universal"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fits[base] = callaway_santanna(d, "y", None, "t", "kohorte", weights="y_n",
+                                           cluster="kommune_kode", panel=False,
+                                           control="notyet", base_period=base)
+    v, u = fits["varying"], fits["universal"]
+    pv = v.components["att_gt"].query("post").set_index(["group", "time"])
+    pu = u.components["att_gt"].query("post").set_index(["group", "time"])
+    assert np.allclose(pv[["att", "se"]].to_numpy(), pu.loc[pv.index, ["att", "se"]].to_numpy(),
+                       rtol=1e-12, atol=1e-15)
+    for k, val in v.info["overall"].items():
+        assert u.info["overall"][k]["att"] == pytest.approx(val["att"], rel=1e-12)
+        assert u.info["overall"][k]["se"] == pytest.approx(val["se"], rel=1e-12)
+    # the pre-period event coefficients differ (short differences vs levels)
+    assert not np.allclose(v.components["event"].query("e < -1")["att"].to_numpy(),
+                           u.components["event"].query("e < -1")["att"].to_numpy()[1:])
