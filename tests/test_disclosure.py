@@ -44,3 +44,29 @@ def test_check_printable_fails_the_build_on_small_cells():
         check_printable(0.5, 4, r, what="share in job")
     with pytest.raises(DisclosureError):
         check_printable(0.5, None, r)
+
+
+def test_person_counts_hidden_against_differencing():
+    """A record's person counts are hidden when they, or their difference with a total printed
+    in the trial's municipality table, are 1..k-1 (hand-made counts)."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from evaluering.report.disclosure import DisclosureRules
+    from evaluering.report.document import person_counts_hidden
+
+    persons = pd.DataFrame({"forsoeg": ["f"] * 3, "rolle": ["behandlet", "kontrol", "kontrol"],
+                            "kommune_kode": ["1", "2", "3"], "n_personer": [40, 100, 60]})
+    an = SimpleNamespace(persons=persons)
+    rules = DisclosureRules(5)
+    rec = {"forsoeg": "f", "n_persons": 200, "n_persons_exposed": 30}
+    assert person_counts_hidden(an, rec, rules) == (False, False)
+    # 163 - 160 (control total) = 3 persons only in the trial municipality
+    assert person_counts_hidden(an, dict(rec, n_persons=163), rules)[0]
+    # 37 of the trial municipality's 40 exposed: 3 persons not exposed
+    assert person_counts_hidden(an, dict(rec, n_persons_exposed=37), rules)[1]
+    assert person_counts_hidden(an, dict(rec, n_persons_exposed=4), rules)[1]
+    assert person_counts_hidden(an, dict(rec, n_persons_exposed=0), rules)[1] is False
+    # exactly the control total: the difference is 0, not a small cell
+    assert not person_counts_hidden(an, dict(rec, n_persons=160), rules)[0]

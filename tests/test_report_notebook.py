@@ -34,7 +34,8 @@ from evaluering.report.notebook import NotebookAnalysisFailed, NotebookSpec, aud
 
 NB = Path(__file__).resolve().parent.parent / "notebooks" / "05_forsoegsanalyse.ipynb"
 TRIAL = "samtaler-forsikrede"
-OPTS = AnalysisOptions(n_perm=19, n_score_boot=199, foelsomhed=False)
+# 49 draws: the smallest Holm-adjusted p over a family of 2 is 2/50 < alpha (run_analysis checks)
+OPTS = AnalysisOptions(n_perm=49, n_score_boot=199, foelsomhed=False)
 
 CATALOGUE = '''
 [[forsoeg]]
@@ -45,7 +46,7 @@ maalgruppe = ["a-dagpenge"]
 start = "2017-07-01"
 kommuner = ["851", "810", "813", "860", "849", "825", "846", "773", "840", "787", "820"]
 slut = "2019-12-31"
-udfald = ["andel_fysiske_samtaler", "samtaler_pr_forloeb", "hazard_job"]
+udfald = ["andel_fysiske_samtaler", "hazard_job"]
 udeluk_fra_kontrol = ["201", "151", "210", "250", "190", "270", "260", "217", "219"]
 [forsoeg.start_pr_kommune]
 "860" = "2017-09-01"
@@ -275,6 +276,11 @@ def test_trial_analysis_round_trip_and_checks(data, tmp_path):
             ta, records=ta.records.iloc[:1])})
     with pytest.raises(InputError, match="is of trial"):
         run_analysis(processed, trials, OPTS, trial_analyses={trials[0].id: ta})
+    # too few permutations for Holm over the family to ever reach alpha: refused
+    with pytest.raises(InputError, match="n_perm"):
+        run_analysis(processed, trials, replace(OPTS, n_perm=19))
+    with pytest.raises(InputError, match="n_perm"):
+        run_analysis(processed, trials, replace(OPTS, n_perm=49, familie="alle"))
     # replace_outcome swaps one outcome's numbers for another estimator's result
     from evaluering.results import EstimateResult
 
@@ -344,3 +350,17 @@ def test_audit_copy_rule():
                                                               text="P0001")])]),
                forsoeg="f", source_sha256="0", find_person_ids=ids)
     assert isinstance(TrialAnalysis, type)
+
+
+def test_cli_notebook_option(data, tmp_path):
+    from evaluering.cli import main
+    from evaluering.report.build import parse_notebook_option
+
+    root, processed, cat = data
+    assert parse_notebook_option([f"{TRIAL}={NB}"]) == (NotebookSpec(TRIAL, NB),)
+    for bad in ("no-equals-sign", "=x.ipynb", f"{TRIAL}="):
+        assert main(["rapport", str(processed), "--forsoeg", str(cat), "--out",
+                     str(tmp_path / "r"), "--notebook", bad]) == 2
+    assert main(["rapport", str(processed), "--forsoeg", str(cat), "--out", str(tmp_path / "r"),
+                 "--notebook", f"findes-ikke={NB}"]) == 2       # no such trial: input error
+    assert not (tmp_path / "r").exists()

@@ -529,18 +529,14 @@ def test_p_value_types_follow_their_definitions(collapsed):
     assert np.isfinite(res.ci[0]) and res.ci[1] == np.inf
 
 
-def test_speed_municipality_panel():
-    """98 kommuner × 96 months TWFE, 9,999 draws, with the CI: well under the 2 s target
-    on an idle machine (bound here is loose because the test machine is shared)."""
-    import time as _time
-
+def test_municipality_panel_full_draws():
+    """98 kommuner × 96 months TWFE with 9,999 draws and the CI runs through (its time is
+    measured in benchmarks/, not here: no timed unit tests)."""
     rng = np.random.default_rng(0)
     df = _sim_panel(rng, G=98, T=96, effect=0.1)
-    t0 = _time.perf_counter()
     res = wild_twfe(df, "y", "unit", "time", "D", B=9999, seed=1)
-    elapsed = _time.perf_counter() - t0
     assert res.B_effective == 9999 and res.n_clusters == 98
-    assert elapsed < 8.0
+    assert res.ci[0] < res.estimate < res.ci[1] and 0 <= res.p <= 1
 
 
 def test_brute_force_mammen_enumerated_probability_weighted(collapsed):

@@ -24,6 +24,8 @@ def register(app: typer.Typer) -> None:
         scale: str = typer.Option("small", help="Simulation scale: small, medium or national."),
         seed: int = typer.Option(2017, help="Random seed of the simulation."),
         name: str = typer.Option("demo", help="Name of the simulated data set and report."),
+        notebook: bool = typer.Option(True, "--notebook/--no-notebook", help="Analyse one trial "
+                                      "with notebooks/05_forsoegsanalyse.ipynb (source checkout)."),
     ) -> None:
         """Simulate registers, ingest them, build outcomes and panels, and write the report."""
         from evaluering.ingest import ingest
@@ -47,16 +49,30 @@ def register(app: typer.Typer) -> None:
         build_outcomes(processed, forsoeg=raw / "forsoeg.toml")
 
         info("4/4 report (randomization inference over municipalities: a few minutes)")
+        nbs = ()
+        if notebook:
+            nb = Path(__file__).resolve().parents[2] / "notebooks" / "05_forsoegsanalyse.ipynb"
+            if nb.is_file():    # a source checkout: one trial analysed by the analyst notebook
+                from evaluering.report.notebook import NotebookSpec
+
+                nbs = (NotebookSpec(DEMO_NOTEBOOK_TRIAL, nb),)
+                info(f"    {DEMO_NOTEBOOK_TRIAL} is analysed by {nb.name} (audit copy beside the PDF)")
+            else:
+                info("    (notebooks/ not found: an installed package; every trial built in)")
         rep = build_report_from_cli(processed, raw / "forsoeg.toml", out=workdir / "reports" / name,
-                                    navn=name)
+                                    navn=name, notebooks=nbs)
         for line in _verdict_lines(Path(rep.resultater), raw / "sandhed.json"):
             echo(line)
         echo(f"demo finished in {time.perf_counter() - t0:.0f} s. Outputs:")
         for label, path in (("raw registers (+ sandhed.json)", raw), ("processed tables", processed),
                             ("ingest manifest", processed / "manifest.json"),
                             ("report", rep.pdf), ("results", rep.resultater),
-                            ("report manifest", rep.manifest)):
+                            ("report manifest", rep.manifest),
+                            *((("audit notebook", p) for p in rep.files if p.suffix == ".ipynb"))):
             echo(f"  {label}: {path}")
+
+
+DEMO_NOTEBOOK_TRIAL = "samtaler-forsikrede"
 
 
 def _verdict_lines(resultater: Path, sandhed: Path) -> list[str]:

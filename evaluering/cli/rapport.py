@@ -1,7 +1,8 @@
 """``evaluering rapport``: build the Danish evaluation report (PDF, tables, figures, JSON).
 
 Either ``evaluering rapport --config evaluering.toml`` or
-``evaluering rapport DATA_DIR --forsoeg FORSOEG.toml [--koder KODER.toml] [--out DIR]``.
+``evaluering rapport DATA_DIR --forsoeg FORSOEG.toml [--koder KODER.toml] [--out DIR]``;
+``--notebook TRIAL=PATH`` (repeatable) analyses a trial with a notebook (docs/report.md).
 Unchanged inputs and config: nothing is rebuilt (``--force`` rebuilds). A second build of the
 same output while one runs exits at once with a clear message. Exit codes: 0 ok, 2 bad input,
 1 any other failure (one line on stderr; the previous report is left intact).
@@ -32,6 +33,9 @@ def register(app: typer.Typer) -> None:
                                            "reports/<name of DATA_DIR>)."),
         inferens: Optional[str] = typer.Option(None, "--inferens", help="bootstrap or ri "
                                                "(overrides the config)."),
+        notebook: Optional[list[str]] = typer.Option(None, "--notebook", help="TRIAL=PATH: analyse "
+                                                     "this trial with a notebook (repeatable; kept "
+                                                     "beside the PDF as analyse-TRIAL.ipynb)."),
         force: bool = typer.Option(False, "--force", help="Rebuild even if nothing changed."),
     ) -> None:
         """Build the evaluation report: rapport.pdf, resultater.json, tables, figures, manifest."""
@@ -39,6 +43,7 @@ def register(app: typer.Typer) -> None:
 
         from evaluering.errors import InputError
         from evaluering.report import AnalysisOptions, ReportConfig, build_report, load_config
+        from evaluering.report.build import parse_notebook_option
 
         if config is not None:
             cfg = load_config(config)
@@ -54,6 +59,10 @@ def register(app: typer.Typer) -> None:
                 raise InputError("trial catalogue not found (give --forsoeg)", file=str(cat))
             cfg = ReportConfig(data=data_dir, forsoeg=cat, koder=koder,
                                out=out or Path("reports") / data_dir.name, navn=data_dir.name)
+        nbs = parse_notebook_option(notebook)
+        if nbs:   # replaces the config's notebook of the same trial
+            given = {x.forsoeg for x in nbs}
+            cfg = replace(cfg, notebooks=tuple(x for x in cfg.notebooks if x.forsoeg not in given) + nbs)
         if inferens is not None:
             from dataclasses import asdict
 

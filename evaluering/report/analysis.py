@@ -122,6 +122,7 @@ class Analysis:
     sensitivity: pd.DataFrame                  # alternative specifications per trial × outcome
     options: AnalysisOptions
     seconds: Mapping[str, float] = field(default_factory=dict)
+    km_horizon: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # trial -> group -> week
     trials: Mapping[str, "TrialAnalysis"] = field(default_factory=dict)  # per trial, as estimated
     notebooks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # trial id -> audit info
 
@@ -379,9 +380,11 @@ def period_persons(processed: Path, forsoeg: Sequence, periode: str) -> pd.DataF
     """Distinct persons behind the figure points, in DuckDB over the outcome tables.
 
     Rows ``(forsoeg, gruppe, noegle)`` with one count column ``n_<udfald>`` per panel outcome:
-    ``gruppe = 'behandlet'/'kontrol'`` with ``noegle`` = period number (trend lines), and
+    ``gruppe = 'behandlet'/'kontrol'`` with ``noegle`` = period number (trend lines),
     ``gruppe = 'e'`` with ``noegle`` = event time (period minus the municipality's start
-    period, treated municipalities; event-study points). Periods are quarters or half-years
+    period, treated municipalities; event-study points), and ``gruppe = 'kommune'`` with
+    ``kommune_kode`` and ``noegle`` = period number (one treated municipality's points; target
+    groups counted together, so a person in two groups counts once). Periods are quarters or half-years
     (``year*4+q`` / ``year*2+h``) as in :func:`trial_panel`.
     """
     import duckdb
@@ -411,7 +414,10 @@ def period_persons(processed: Path, forsoeg: Sequence, periode: str) -> pd.DataF
             b = con.execute(f"SELECT 'e' AS gruppe, {per('x.start_kvartal_nr')} - "
                             f"{per('x.kohorte_kvartal_nr')} AS noegle, {cnt} {base} "
                             "AND x.rolle = 'behandlet' GROUP BY 1, 2", [f.id, f.slut]).df()
-            d = pd.concat([a, b], ignore_index=True)
+            c = con.execute(f"SELECT 'kommune' AS gruppe, x.kommune_kode, "
+                            f"{per('x.start_kvartal_nr')} AS noegle, {cnt} {base} "
+                            "AND x.rolle = 'behandlet' GROUP BY 1, 2, 3", [f.id, f.slut]).df()
+            d = pd.concat([a, b, c], ignore_index=True)
             d.insert(0, "forsoeg", f.id)
             frames.append(d)
     finally:
@@ -671,7 +677,63 @@ def _check_trial(ta: TrialAnalysis, f) -> TrialAnalysis:
     return _replace(ta, records=recs)
 
 
+KM_GROUPS = ("Forsøg, efter start", "Sammenligning, samme periode")
+
+
+def km_person_horizon(processed: Path, forsoeg: Sequence, k: int) -> dict[str, dict[str, int]]:
+    """The last duration week at which at least ``k`` distinct persons are at risk, per trial and
+    Kaplan–Meier group of the report's figure (exposed spells; control spells started from the
+    first start quarter): the ``k``-th largest of the persons' longest spell durations, since a
+    person is at risk in week w when one of their spells lasts w weeks or more. 0 when the group
+    has fewer than ``k`` persons. DuckDB over the outcome tables."""
+    import duckdb
+
+    p = Path(processed)
+    out: dict[str, dict[str, int]] = {}
+    con = duckdb.connect()
+    try:
+        for f in forsoeg:
+            grp = ", ".join(f"'{g}'" for g in f.maalgruppe)
+            first = min(f.start_for(x) for x in f.kommuner)
+            q0 = first.year * 4 + (first.month - 1) // 3
+            rows = con.execute(f"""
+                WITH s AS (
+                    SELECT t.person_id, t.varighed_uger AS d,
+                           CASE WHEN x.eksponeret THEN 0
+                                WHEN x.rolle = 'kontrol' AND x.start_kvartal_nr >= ? THEN 1 END AS g
+                    FROM read_parquet('{p / "eksponering.parquet"}') x
+                    JOIN read_parquet('{p / "tid_til_job.parquet"}') t ON t.spell_id = x.spell_id
+                    WHERE x.forsoeg_id = ? AND x.ydelsesgruppe IN ({grp}) AND x.start_dato <= ?
+                      AND x.rolle <> 'udelukket' AND t.varighed_uger IS NOT NULL
+                ), pm AS (SELECT g, person_id, MAX(d) AS m FROM s WHERE g IS NOT NULL GROUP BY 1, 2)
+                SELECT g, m FROM (SELECT g, m, ROW_NUMBER() OVER (PARTITION BY g ORDER BY m DESC)
+                                  AS r FROM pm) WHERE r = ?""", [q0, f.id, f.slut, int(k)]).fetchall()
+            got = {int(g): int(m) for g, m in rows}
+            out[f.id] = {lab: got.get(i, 0) for i, lab in enumerate(KM_GROUPS)}
+    finally:
+        con.close()
+    return out
+
+
 # --------------------------------------------------------------------------- main
+def _check_family_resolution(forsoeg: Sequence, opts: AnalysisOptions) -> None:
+    """Randomization inference with ``n_perm`` draws cannot give p below 1/(n_perm+1); after
+    Holm over a family of m outcomes the smallest adjusted p is m/(n_perm+1). If that is not
+    below alpha no panel outcome could ever be judged: refuse instead of printing verdicts
+    that cannot differ from "ingen påviselig forskel"."""
+    if opts.inferens != "ri" or opts.justering != "holm":
+        return
+    sizes = ([sum(len(f.udfald) for f in forsoeg)] if opts.familie == "alle"
+             else [len(f.udfald) for f in forsoeg])
+    m = max(sizes, default=0)
+    if m and m / (opts.n_perm + 1) >= opts.alpha:
+        need = math.ceil(m / opts.alpha * 2) - 1
+        raise InputError(f"with {m} outcomes in a multiplicity family and n_perm = {opts.n_perm}, "
+                         f"the smallest Holm-adjusted randomization p-value is {m}/{opts.n_perm + 1} "
+                         f">= alpha = {opts.alpha}: no effect could ever be detected; raise "
+                         f"analyse.n_perm (e.g. to {need}) or use familie = \"forsoeg\"")
+
+
 def run_analysis(processed_dir: str | Path, forsoeg: Sequence, options: AnalysisOptions | None = None,
                  progress=None, *, trial_analyses: Mapping[str, TrialAnalysis] | None = None
                  ) -> Analysis:
@@ -687,6 +749,7 @@ def run_analysis(processed_dir: str | Path, forsoeg: Sequence, options: Analysis
     from evaluering.inference.multiple import adjust_pvalues
 
     opts = options or AnalysisOptions()
+    _check_family_resolution(forsoeg, opts)
     given = dict(trial_analyses or {})
     unknown = sorted(set(given) - {f.id for f in forsoeg})
     if unknown:
@@ -720,6 +783,7 @@ def run_analysis(processed_dir: str | Path, forsoeg: Sequence, options: Analysis
         fs = [f for f in forsoeg if trials[f.id].options.periode == periode]
         pp_frames.append(period_persons(p, fs, periode))
     pp = pd.concat(pp_frames, ignore_index=True) if pp_frames else pd.DataFrame()
+    horizon = km_person_horizon(p, forsoeg, opts.min_persons)
 
     rec_df = pd.concat([trials[f.id].records for f in forsoeg], ignore_index=True)
     rec_df.insert(rec_df.columns.get_loc("p") + 1, "p_adj", np.nan)
@@ -757,7 +821,7 @@ def run_analysis(processed_dir: str | Path, forsoeg: Sequence, options: Analysis
                     persons=persons, period_persons=pp,
                     sensitivity=pd.concat(sens, ignore_index=True) if sens else pd.DataFrame(),
                     options=opts, seconds=MappingProxyType(seconds),
-                    trials=MappingProxyType(trials))
+                    km_horizon=MappingProxyType(horizon), trials=MappingProxyType(trials))
 
 
 def _num(x) -> float | None:

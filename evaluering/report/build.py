@@ -470,6 +470,7 @@ def compile_pdf(root: Path, name: str, fmt: str = "pdf", ppi: float | None = Non
 
 
 def build_report_from_cli(data_dir, forsoeg, *, out=None, koder=None, navn: str | None = None,
+                          notebooks: tuple[NotebookSpec, ...] = (), progress=None,
                           **analyse) -> ReportResult:
     """Convenience for ``evaluering rapport DATA_DIR --forsoeg …`` and ``evaluering demo``."""
     data_dir = Path(data_dir)
@@ -477,5 +478,17 @@ def build_report_from_cli(data_dir, forsoeg, *, out=None, koder=None, navn: str 
     out = Path(out) if out is not None else Path("reports") / navn
     cfg = ReportConfig(data=data_dir, forsoeg=Path(forsoeg), out=out, navn=navn,
                        koder=Path(koder) if koder else None,
-                       analyse=AnalysisOptions(**analyse))
-    return build_report(cfg)
+                       analyse=AnalysisOptions(**analyse), notebooks=tuple(notebooks))
+    return build_report(cfg, progress=progress)
+
+
+def parse_notebook_option(values) -> tuple[NotebookSpec, ...]:
+    """``--notebook TRIAL=PATH`` (repeatable) → specs; InputError on a malformed value."""
+    out = []
+    for v in values or ():
+        trial, sep, path = str(v).partition("=")
+        if not sep or not trial.strip() or not path.strip():
+            raise InputError(f"--notebook {v!r}", expected="TRIAL=PATH, e.g. "
+                             "samtaler-forsikrede=notebooks/05_forsoegsanalyse.ipynb")
+        out.append(NotebookSpec(trial.strip(), Path(path.strip())))
+    return tuple(out)

@@ -102,8 +102,9 @@ def check_printable(value, n_persons, rules: DisclosureRules, *, what: str = "a 
     if n_persons is None or np.isnan(float(n_persons)):
         raise DisclosureError(f"{what}: no person count is known behind it; refusing to print")
     if 0 < float(n_persons) < rules.min_persons:
+        # the message names no count: it reaches the build log (the count is the secret)
         raise DisclosureError(
-            f"{what} is built on {int(n_persons)} persons (< {rules.min_persons}); it must be suppressed")
+            f"{what} is built on fewer than {rules.min_persons} persons; it must be suppressed")
 
 
 @dataclass(frozen=True)

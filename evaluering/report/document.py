@@ -12,7 +12,7 @@ import pandas as pd
 
 from evaluering.report import figures as F
 from evaluering.report import format as fmt
-from evaluering.report.analysis import Analysis
+from evaluering.report.analysis import KM_GROUPS, Analysis
 from evaluering.report.disclosure import (DisclosureRules, check_printable,
                                           complementary_suppression, primary_mask)
 from evaluering.report.render import (SHARE_OUTCOMES, UDFALD_NAVN, YDELSE_NAVN, Gate, effect_text,
@@ -56,9 +56,10 @@ def _records_out(analysis: Analysis, rules: DisclosureRules) -> list[dict[str, A
             if isinstance(v, (np.integer,)):
                 v = int(v)
             out[k] = v
-        # person counts themselves are numbers on persons: a count of 1..k-1 is not published
-        for k in ("n_persons", "n_persons_exposed"):
-            if out[k] is not None and rules.is_small(out[k]):
+        # person counts themselves are numbers on persons: a count of 1..k-1 is not published,
+        # nor one that differenced with a published total leaves 1..k-1
+        for k, hide in zip(("n_persons", "n_persons_exposed"), person_counts_hidden(analysis, r, rules)):
+            if hide:
                 out[k] = None
         if not sup:
             for k in ("estimate", "ci_low", "ci_high"):
@@ -68,7 +69,26 @@ def _records_out(analysis: Analysis, rules: DisclosureRules) -> list[dict[str, A
     return recs
 
 
-def kommune_table(analysis: Analysis, f, rules: DisclosureRules) -> pd.DataFrame:
+def person_counts_hidden(analysis: Analysis, rec: dict, rules: DisclosureRules) -> tuple[bool, bool]:
+    """Whether a record's ``n_persons`` / ``n_persons_exposed`` must be hidden: when the count
+    itself is 1..k−1, or when subtracting it from (or it from) a total printed in the trial's
+    municipality table (control municipalities' persons; trial municipalities' persons) leaves
+    1..k−1 persons, a small group recoverable by differencing."""
+    pe = analysis.persons
+    pe = pe[pe["forsoeg"] == rec["forsoeg"]]
+    ctl = float(pe.loc[pe["rolle"] == "kontrol", "n_personer"].sum())
+    trt = float(pe.loc[pe["rolle"] == "behandlet", "n_personer"].sum())
+
+    def small(v) -> bool:
+        return v is not None and bool(rules.is_small(abs(v)))
+
+    n, ne = rec.get("n_persons"), rec.get("n_persons_exposed")
+    hide_n = n is not None and (small(n) or small(n - ctl) or small(n - trt))
+    hide_ne = ne is not None and (small(ne) or small(trt - ne))
+    return hide_n, hide_ne
+
+
+def kommune_table(analysis: Analysis, f, rules: DisclosureRules, *, count: bool = True) -> pd.DataFrame:
     """Persons and spells per treated municipality plus the control total, suppressed.
 
     Columns: label, kode, start, personer, forloeb, personer_sup, forloeb_sup. Primary
@@ -91,8 +111,9 @@ def kommune_table(analysis: Analysis, f, rules: DisclosureRules) -> pd.DataFrame
     mask, _, col_tot = complementary_suppression(vals, prim, rows=False, cols=True)
     df["personer_sup"] = mask[:, 0]
     df["forloeb_sup"] = mask[:, 1]
-    LAST_SUPPRESSION["primaer"] = LAST_SUPPRESSION.get("primaer", 0) + int(prim.sum())
-    LAST_SUPPRESSION["sekundaer"] = LAST_SUPPRESSION.get("sekundaer", 0) + int(mask.sum() - prim.sum())
+    if count:   # the manifest's suppression counts: once per table (also printed in the PDF)
+        LAST_SUPPRESSION["primaer"] = LAST_SUPPRESSION.get("primaer", 0) + int(prim.sum())
+        LAST_SUPPRESSION["sekundaer"] = LAST_SUPPRESSION.get("sekundaer", 0) + int(mask.sum() - prim.sum())
     co = pe[pe["rolle"] == "kontrol"]
     tot = {"label": "Forsøgskommuner i alt", "kode": "", "start": None,
            "personer": int(df["personer"].sum()), "forloeb": int(df["forloeb"].sum()),
@@ -180,6 +201,18 @@ def _trend_series(tp: pd.DataFrame, o: str, pp: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def event_point_persons(e: pd.Series, pp: pd.DataFrame, o: str, base_period: str | None) -> np.ndarray:
+    """Persons behind each event-study point: an effect at event time e compares the treated
+    cells at e with those of its base period (e−1 before start with a varying base, else −1),
+    so the point carries the smaller of the two distinct-person counts."""
+    pers = pp[pp["gruppe"] == "e"].set_index("noegle")[f"n_{o}"]
+    out = []
+    for v in e.astype(int):
+        base = v - 1 if (v < 0 and base_period != "universal") else -1
+        out.append(min(pers.get(v, 0), pers.get(base, 0)))
+    return np.asarray(out, dtype=float)
+
+
 def write_figures(tmp: Path, analysis: Analysis, forsoeg, rules: DisclosureRules) -> dict[str, Any]:
     from evaluering.survival import kaplan_meier_cells
 
@@ -207,8 +240,7 @@ def write_figures(tmp: Path, analysis: Analysis, forsoeg, rules: DisclosureRules
             res = analysis.results.get((f.id, o))
             if res is not None and "event" in res.components:
                 ev = res.component("event")
-                pers = pp[pp["gruppe"] == "e"].set_index("noegle")[f"n_{o}"]
-                ev["personer"] = ev["e"].map(pers).fillna(0).to_numpy()
+                ev["personer"] = event_point_persons(ev["e"], pp, o, res.info.get("base_period"))
                 fig = F.event_figure(ev, f"Effekt over tid: {lab}", "Effekt" + (" (pct.-point)" if pct else ""),
                                      k, procent=pct)
                 out[f"{f.id}-eventstudie"] = {
@@ -220,7 +252,11 @@ def write_figures(tmp: Path, analysis: Analysis, forsoeg, rules: DisclosureRules
             # small multiples: each treated municipality vs the control mean
             ctl = tp[tp["rolle"] == "kontrol"].groupby("periode_nr").agg(
                 s=(f"{o}_sum", "sum"), n=(f"{o}_n", "sum"))
-            ctl_mean = (ctl["s"] / ctl["n"].where(ctl["n"] > 0))
+            ctl_pers = pp[pp["gruppe"] == "kontrol"].set_index("noegle")[f"n_{o}"]
+            ctl_n = ctl.index.map(lambda nr: ctl_pers.get(nr, 0)).to_numpy(float)
+            # the control mean of a period is drawn only when it rests on >= k persons
+            ctl_mean = (ctl["s"] / ctl["n"].where(ctl["n"] > 0)).where(ctl_n >= k)
+            kom = pp[pp["gruppe"] == "kommune"].set_index(["kommune_kode", "noegle"])[f"n_{o}"]
             rows = []
             for kode in f.kommuner:
                 s = tp[tp["kommune_kode"] == kode]
@@ -229,7 +265,8 @@ def write_figures(tmp: Path, analysis: Analysis, forsoeg, rules: DisclosureRules
                     fra = _period_start(r.periode_nr, r.periode)
                     rows.append({"kommune": navn.get(kode, kode), "periode_fra": fra,
                                  "vaerdi": getattr(r, f"{o}_sum") / n if n > 0 else np.nan,
-                                 "personer": getattr(r, f"{o}_personer_min"),
+                                 # distinct persons of the municipality and period (DuckDB)
+                                 "personer": int(kom.get((kode, r.periode_nr), 0)),
                                  "kontrol": ctl_mean.get(r.periode_nr, np.nan)})
             if rows:
                 fig = F.small_multiples(pd.DataFrame(rows), f"{lab} pr. forsøgskommune (blå) og "
@@ -243,13 +280,15 @@ def write_figures(tmp: Path, analysis: Analysis, forsoeg, rules: DisclosureRules
         cells = analysis.survival[f.id]
         first = min(starts)
         q0 = first.year * 4 + (first.month - 1) // 3
-        exp_c = cells[cells["eksponeret"] == 1].assign(gruppe="Forsøg, efter start")
+        exp_c = cells[cells["eksponeret"] == 1].assign(gruppe=KM_GROUPS[0])
         ctl_c = cells[(cells["behandlet"] == 0) & (cells["start_kvartal_nr"] >= q0)].assign(
-            gruppe="Sammenligning, samme periode")
+            gruppe=KM_GROUPS[1])
         both = pd.concat([exp_c, ctl_c], ignore_index=True)
-        if len(exp_c) and len(ctl_c):
+        hz = analysis.km_horizon.get(f.id, {})
+        if len(exp_c) and len(ctl_c) and min(hz.get(g, 0) for g in KM_GROUPS) > 0:
             km = kaplan_meier_cells(both, by="gruppe").summary()
-            km = km.rename(columns={"n_risk": "n_risk"})
+            # each curve stops at the last week with >= k distinct persons at risk
+            km = km[km["time"] <= km["gruppe"].map(hz).fillna(0)]
             fig = F.km_figure(km, f"{f.navn}: andel endnu ikke i job", k)
             out[f"{f.id}-km"] = {
                 "paths": F.save(fig, fdir, f"{f.id}-km"),
@@ -257,7 +296,7 @@ def write_figures(tmp: Path, analysis: Analysis, forsoeg, rules: DisclosureRules
                        "efter uger siden start, for forsøgskommunerne efter start og "
                        "sammenligningskommunerne i samme periode.",
                 "caption": f"Kaplan–Meier: andel endnu ikke i job. Kurven stopper, når færre end {k} "
-                           "forløb er tilbage."}
+                           "personer er tilbage."}
         # resource bars: mean per spell, trial and control municipalities, before/after
         res_out = [x for x in f.udfald if x in ("samtaler_pr_forloeb", "laegeattester_pr_forloeb",
                                                  "rehab_pr_forloeb", "minutter_pr_forloeb")]
@@ -404,7 +443,7 @@ def typst_source(analysis: Analysis, forsoeg, rules: DisclosureRules, texts: dic
                                      sha256=gate.fact(nbi["sha256_kilde"][:16], "notebook checksum",
                                                       formatter=str),
                                      revisionsfil=nbi["revisionsfil"])))
-        kt = kommune_table(analysis, f, rules)
+        kt = kommune_table(analysis, f, rules, count=False)
         trows = []
         for r in kt.itertuples():
             trows.append([esc(r.label), esc(gate.fact(r.start, "trial start", fmt.dato) if r.start else ""),
@@ -428,7 +467,8 @@ def typst_source(analysis: Analysis, forsoeg, rules: DisclosureRules, texts: dic
                           esc(gate.num(r["pretrend_p"], r["n_persons_exposed"], fmt.p_vaerdi, suppressed=sup,
                                        what="pretrend p")),
                           esc(gate.num(r["n_persons"], r["n_persons"], fmt.heltal,
-                                       suppressed=bool(rules.is_small(r["n_persons"])), what="persons")),
+                                       suppressed=person_counts_hidden(analysis, r, rules)[0],
+                                       what="persons")),
                           esc(_verdict_word(r["verdict"]))])
         S.append("#figure(kind: table, caption: [" + esc(f"Effekter: {f.navn}") + "])[\n" +
                  table(["Udfald", "Effekt", "95 %-interval", "Justeret p", "Parallelle tendenser, p",

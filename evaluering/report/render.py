@@ -88,8 +88,8 @@ class Gate:
         if self.rules.is_small(n_persons):
             from evaluering.errors import DisclosureError
 
-            raise DisclosureError(f"{what} is built on {int(n_persons)} persons "
-                                  f"(< {self.rules.min_persons}); it must be suppressed")
+            raise DisclosureError(f"{what} is built on fewer than {self.rules.min_persons} "
+                                  "persons; it must be suppressed")
         self.printed += 1
         return text
 
