@@ -143,13 +143,12 @@ _CALIBRATION_NOTE = {
     ("sdid", "placebo"): "the SDID placebo test rejected a true null in 20 % of 100 simulated "
                          "data sets with 11 of 98 municipalities treated (nominal 5 %)",
     ("sdid", "jackknife"): "the SDID jackknife is a normal approximation over the treated "
-                           "units; it rejected a true null in {jk} with 11 of 98 "
-                           "municipalities treated (nominal 5 %) and is not calibrated with "
-                           "fewer",
+                           "units; it rejected a true null in {jk} (nominal 5 %)",
     ("sc", "placebo"): "with several treated units the SC placebo compares their average with "
                        "single-donor placebos (smoother); its size is not calibrated",
 }
-SDID_JACKKNIFE_RATE = "6.0 % (MC se 1.7) of 200 simulated data sets"
+SDID_JACKKNIFE_RATE = ("6.0 % (MC se 1.7) of 200 simulated data sets with 11 of 98 "
+                       "municipalities treated and 7.0 % (MC se 2.6) of 100 with 4 treated")
 
 
 def _default_inference(method: str, data, o) -> str:
