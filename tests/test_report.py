@@ -202,6 +202,31 @@ def test_records_follow_the_estimators(built, records):
     assert rec["se"] == pytest.approx(r.se, rel=1e-12)
 
 
+def test_rambachan_roth_table_follows_honest_did_cs(built, pdf_text):
+    """The Rambachan–Roth table carries honest_did_cs on the universal-base CS fit of the
+    record (recomputed here), and the appendix prints it."""
+    from evaluering.estimators.cs import callaway_santanna
+    from evaluering.inference.honest import honest_did_cs
+    from evaluering.reference.catalogue import load_forsoeg
+    from evaluering.report.analysis import trial_panel
+
+    cfg, res = built
+    rr = pd.read_csv(res.out / "tabeller" / "rambachan_roth.csv")
+    f = next(x for x in load_forsoeg(cfg.forsoeg) if x.id == "samtaler-oevrige")
+    o = "andel_fysiske_samtaler"
+    tp = trial_panel(pd.read_parquet(cfg.behandlet / "behandlet" / "panel_kvartal.parquet"), f, "halvaar")
+    r = callaway_santanna(tp[tp[f"{o}_n"] > 0], o, None, "t", "kohorte", weights=f"{o}_n",
+                          cluster="kommune_kode", panel=False, control="notyet",
+                          base_period="universal")
+    ev = r.component("event")
+    hm = honest_did_cs(r, Mbar_grid=[0.0, 0.5, 1.0], e_post=min(3, int(ev["e"].max())))
+    mine = rr[(rr["forsoeg"] == f.id) & (rr["udfald"] == o)].reset_index(drop=True)
+    ref = hm.summary().reset_index(drop=True)
+    np.testing.assert_allclose(mine[["lb", "ub"]].to_numpy(), ref[["lb", "ub"]].to_numpy(), rtol=1e-9)
+    assert mine["breakdown"].iloc[0] == pytest.approx(hm.breakdown)
+    assert "Robusthed over for brud på parallelle tendenser" in pdf_text
+
+
 def test_trial_panel_halfyear_sums_quarters(built):
     """The half-year panel is the quarterly panel's additive columns summed (independent
     groupby on the raw quarterly panel)."""

@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 import json
 import re
-import time
 import tomllib
 
 import numpy as np
@@ -33,10 +32,8 @@ def _digest(folder):
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     out = tmp_path_factory.mktemp("sim") / "small"
-    t0 = time.perf_counter()
     simulate(out, scale="small", seed=3)
-    elapsed = time.perf_counter() - t0
-    return out, elapsed
+    return out, None   # its time is measured in benchmarks/ (no timed unit tests)
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +43,8 @@ def tables(small):
             for r in ("forloeb", "kontakter", "ugestatus")}
 
 
-def test_small_is_fast_and_complete(small):
-    out, elapsed = small
-    assert elapsed < 30
+def test_small_is_complete(small):
+    out, _ = small
     names = {p.name for p in out.iterdir()}
     assert names == {"forloeb.parquet", "kontakter.parquet", "ugestatus.parquet",
                      "ydelseskoder.toml", "forsoeg.toml", "sandhed.json"}

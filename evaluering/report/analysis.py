@@ -123,6 +123,7 @@ class Analysis:
     options: AnalysisOptions
     seconds: Mapping[str, float] = field(default_factory=dict)
     km_horizon: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # trial -> group -> week
+    rambachan_roth: pd.DataFrame = field(default_factory=pd.DataFrame)  # RR bounds, all trials
     trials: Mapping[str, "TrialAnalysis"] = field(default_factory=dict)  # per trial, as estimated
     notebooks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # trial id -> audit info
 
@@ -146,11 +147,9 @@ def _period_of(d: dt.date, periode: str) -> int:
 
 
 def _period_label(nr: int, periode: str) -> str:
-    if periode == "kvartal":
-        y, q = divmod(nr, 4)
-        return f"{y}Q{q + 1}"
-    y, h = divmod(nr, 2)
-    return f"{y}H{h + 1}"
+    from evaluering.panels import period_label
+
+    return period_label(int(nr), periode)
 
 
 def trial_panel(panel_kvartal: pd.DataFrame, forsoeg, periode: str = "halvaar") -> pd.DataFrame:
@@ -202,7 +201,8 @@ def trial_panel(panel_kvartal: pd.DataFrame, forsoeg, periode: str = "halvaar") 
 
 
 # --------------------------------------------------------------------------- estimators
-def _cs(data: pd.DataFrame, o: str, opts: AnalysisOptions, bootstrap: bool):
+def _cs(data: pd.DataFrame, o: str, opts: AnalysisOptions, bootstrap: bool,
+        base_period: str = "varying"):
     from evaluering.estimators.cs import callaway_santanna
 
     with warnings.catch_warnings():
@@ -210,7 +210,32 @@ def _cs(data: pd.DataFrame, o: str, opts: AnalysisOptions, bootstrap: bool):
         return callaway_santanna(data, o, None, "t", "kohorte", weights=f"{o}_n",
                                  cluster="kommune_kode", panel=False, control=opts.kontrol,
                                  bootstrap=bootstrap, n_boot=opts.n_boot, seed=opts.seed,
-                                 alpha=opts.alpha)
+                                 alpha=opts.alpha, base_period=base_period)
+
+
+RR_MBAR = (0.0, 0.5, 1.0)     # Rambachan-Roth relative-magnitudes bounds printed in the report
+RR_E_POST = 3                 # their target: the average effect in the first (up to) four periods
+
+
+def _rambachan_roth(res, f, o: str) -> list[dict[str, Any]]:
+    """Rambachan-Roth sensitivity of one CS result (relative magnitudes; descriptive: the
+    covariance is the analytic clustered one, see docs/sensitivity.md)."""
+    from evaluering.inference.honest import honest_did_cs
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ev = res.components["event"]
+            e_max = int(ev.loc[ev["att"].notna(), "e"].max())   # short follow-up: fewer periods
+            rm = honest_did_cs(res, Mbar_grid=list(RR_MBAR), e_post=min(RR_E_POST, e_max))
+    except (ValueError, EstimationError, np.linalg.LinAlgError) as exc:
+        return [{"forsoeg": f.id, "udfald": o, "Mbar": None, "lb": None, "ub": None,
+                 "breakdown": None, "note": f"ikke beregnet: {exc}"}]
+    out = []
+    for r in rm.summary().itertuples():
+        out.append({"forsoeg": f.id, "udfald": o, "Mbar": _num(r.Mbar), "lb": _num(r.lb),
+                    "ub": _num(r.ub), "breakdown": _num(rm.breakdown), "note": None})
+    return out
 
 
 def _panel_effect(tp: pd.DataFrame, o: str, opts: AnalysisOptions) -> dict[str, Any]:
@@ -235,6 +260,25 @@ def _panel_effect(tp: pd.DataFrame, o: str, opts: AnalysisOptions) -> dict[str, 
     return {"result": res, "estimate": s["estimate"], "se": s["se"], "ci": ri.ci, "p": ri.p,
             "method": s["method"], "inference": f"randomization inference ({ri.method}, kommune)",
             "pretrend_p": res.info.get("pretest_p"), "ri": ri}
+
+
+def _with_rr(eff: dict[str, Any], tp: pd.DataFrame, f, o: str, opts: AnalysisOptions) -> dict[str, Any]:
+    """Rambachan-Roth needs the universal base period (pre-period coefficients as levels
+    relative to e = -1): a second CS fit of the same cells. Its post-period ATT(g,t) and
+    overall ATT equal the main (varying-base) fit's (tests/test_honest_cs.py); the main fit
+    keeps the varying base because under permuted start dates (randomization inference) the
+    universal base can leave no estimable ATT(g,t)."""
+    if not opts.foelsomhed:
+        eff["rr"] = []
+        return eff
+    try:
+        uni = _cs(tp[tp[f"{o}_n"] > 0], o, opts, bootstrap=False, base_period="universal")
+    except EstimationError as exc:
+        eff["rr"] = [{"forsoeg": f.id, "udfald": o, "Mbar": None, "lb": None, "ub": None,
+                      "breakdown": None, "note": f"ikke beregnet: {exc}"}]
+        return eff
+    eff["rr"] = _rambachan_roth(uni, f, o)
+    return eff
 
 
 def _sensitivity(tp: pd.DataFrame, tp_alt: pd.DataFrame, f, opts: AnalysisOptions) -> list[dict[str, Any]]:
@@ -458,6 +502,7 @@ class TrialAnalysis:
     n_persons: Mapping[str, tuple[int, int]]   # udfald -> (persons, exposed persons)
     seconds: float = 0.0
     source: str = "analyse_trial"              # who estimated it (a notebook's name)
+    rambachan_roth: pd.DataFrame = field(default_factory=pd.DataFrame)  # RR bounds per outcome
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "results", MappingProxyType(dict(self.results)))
@@ -505,6 +550,7 @@ class TrialAnalysis:
                 "component_columns": {k: {c: list(f.columns) for c, f in v.components.items()}
                                       for k, v in self.results.items()},
                 "sensitivity": frame_records(self.sensitivity),
+                "rambachan_roth": frame_records(self.rambachan_roth),
                 "n_persons": {k: list(v) for k, v in self.n_persons.items()}}
 
     @classmethod
@@ -529,6 +575,9 @@ class TrialAnalysis:
         return cls(forsoeg=str(d["forsoeg"]), options=AnalysisOptions(**d["options"]),
                    records=recs, results=results,
                    sensitivity=pd.DataFrame.from_records(d.get("sensitivity") or []),
+                   rambachan_roth=pd.DataFrame.from_records(
+                       d.get("rambachan_roth") or [],
+                       columns=["forsoeg", "udfald", "Mbar", "lb", "ub", "breakdown", "note"]),
                    n_persons={k: tuple(v) for k, v in d["n_persons"].items()},
                    seconds=float(d.get("seconds", 0.0)), source=str(d.get("source", "")))
 
@@ -602,6 +651,7 @@ def _estimate_trial(panel: pd.DataFrame, overlevelse: pd.DataFrame,
     n_co = int(tp.loc[tp["rolle"] == "kontrol", "kommune_kode"].nunique())
     rows: list[dict[str, Any]] = []
     results: dict[str, Any] = {}
+    rr: list[dict[str, Any]] = []
     for o in f.udfald:
         say(f"  {f.id} × {o}")
         rec: dict[str, Any] = {"forsoeg": f.id, "udfald": o, "estimate": None, "se": None,
@@ -611,12 +661,13 @@ def _estimate_trial(panel: pd.DataFrame, overlevelse: pd.DataFrame,
                                "enhed": ENHED.get(o, ""), "note": None}
         try:
             eff = (_hazard_effect(cells, f, opts) if o == "hazard_job"
-                   else _panel_effect(tp, o, opts))
+                   else _with_rr(_panel_effect(tp, o, opts), tp, f, o, opts))
         except EstimationError as exc:
             rec["note"] = f"ikke estimeret: {exc}"
             rows.append(rec)
             continue
         results[o] = eff["result"]
+        rr.extend(eff.get("rr", []))
         rec.update(estimate=_num(eff["estimate"]), se=_num(eff["se"]),
                    ci_low=_num(eff["ci"][0]), ci_high=_num(eff["ci"][1]), p=_num(eff["p"]),
                    method=eff["method"], inference=eff["inference"],
@@ -630,7 +681,7 @@ def _estimate_trial(panel: pd.DataFrame, overlevelse: pd.DataFrame,
     for c in ("estimate", "se", "ci_low", "ci_high", "p", "pretrend_p"):
         recs[c] = recs[c].astype(float)
     ta = TrialAnalysis(forsoeg=f.id, options=opts, records=recs, results=results,
-                       sensitivity=pd.DataFrame(sens),
+                       sensitivity=pd.DataFrame(sens), rambachan_roth=pd.DataFrame(rr),
                        n_persons={o: totals.get((f.id, o), (0, 0)) for o in f.udfald},
                        seconds=time.perf_counter() - t1)
     return ta, tp, cells
@@ -816,12 +867,14 @@ def run_analysis(processed_dir: str | Path, forsoeg: Sequence, options: Analysis
     rec_df["p_adj_method"] = opts.justering
     results = {(fid, o): r for fid, ta in trials.items() for o, r in ta.results.items()}
     sens = [ta.sensitivity for ta in trials.values() if len(ta.sensitivity)]
+    rrs = [ta.rambachan_roth for ta in trials.values() if len(ta.rambachan_roth)]
     return Analysis(records=rec_df, results=MappingProxyType(results),
                     panels=MappingProxyType(panels), survival=MappingProxyType(surv),
                     persons=persons, period_persons=pp,
                     sensitivity=pd.concat(sens, ignore_index=True) if sens else pd.DataFrame(),
                     options=opts, seconds=MappingProxyType(seconds),
-                    km_horizon=MappingProxyType(horizon), trials=MappingProxyType(trials))
+                    km_horizon=MappingProxyType(horizon), trials=MappingProxyType(trials),
+                    rambachan_roth=pd.concat(rrs, ignore_index=True) if rrs else pd.DataFrame())
 
 
 def _num(x) -> float | None:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from evaluering.report import figures as F
 from evaluering.report import format as fmt
-from evaluering.report.analysis import KM_GROUPS, Analysis
+from evaluering.report.analysis import KM_GROUPS, RR_E_POST, RR_MBAR, Analysis
 from evaluering.report.disclosure import (DisclosureRules, check_printable,
                                           complementary_suppression, primary_mask)
 from evaluering.report.render import (SHARE_OUTCOMES, UDFALD_NAVN, YDELSE_NAVN, Gate, effect_text,
@@ -88,6 +88,24 @@ def person_counts_hidden(analysis: Analysis, rec: dict, rules: DisclosureRules) 
     return hide_n, hide_ne
 
 
+def rr_printable(analysis: Analysis, rules: DisclosureRules) -> pd.DataFrame:
+    """The Rambachan–Roth bounds with the numbers of suppressed records blanked; the others
+    are checked against their record's exposed persons (they are derived from its estimate)."""
+    rr = analysis.rambachan_roth
+    if not len(rr):
+        return rr
+    recs = analysis.records.set_index(["forsoeg", "udfald"])
+    rr = rr.copy()
+    for i, r in rr.iterrows():
+        key = (r["forsoeg"], r["udfald"])
+        if bool(recs["suppressed"].get(key, False)):
+            rr.loc[i, ["lb", "ub", "breakdown"]] = np.nan
+        else:
+            for c in ("lb", "ub", "breakdown"):
+                check_printable(r[c], recs["n_persons_exposed"].get(key), rules, what=f"{key} RR {c}")
+    return rr
+
+
 def kommune_table(analysis: Analysis, f, rules: DisclosureRules, *, count: bool = True) -> pd.DataFrame:
     """Persons and spells per treated municipality plus the control total, suppressed.
 
@@ -150,6 +168,10 @@ def write_tables(tmp: Path, analysis: Analysis, forsoeg, rules: DisclosureRules)
         write_text(tmp / "tabeller" / "foelsomhed.csv", sens.to_csv(index=False, float_format="%.10g"))
         files["foelsomhed"] = tmp / "tabeller" / "foelsomhed.csv"
     files["sammenfatning"] = tmp / "tabeller" / "sammenfatning.csv"
+    rr = rr_printable(analysis, rules)
+    if len(rr):
+        write_text(tmp / "tabeller" / "rambachan_roth.csv", rr.to_csv(index=False, float_format="%.10g"))
+        files["rambachan_roth"] = tmp / "tabeller" / "rambachan_roth.csv"
     for f in forsoeg:
         kt = kommune_table(analysis, f, rules)
         csv = pd.DataFrame({
@@ -369,7 +391,7 @@ def typst_source(analysis: Analysis, forsoeg, rules: DisclosureRules, texts: dic
     S.append('#set page(paper: "a4", margin: (x: 2.2cm, y: 2.4cm), numbering: "1")')
     S.append('#set heading(numbering: "1.1")')
     S.append("#set par(justify: true)")
-    S.append("#show table: set text(size: 8.5pt)")
+    S.append("#show table: set text(size: 8.5pt, hyphenate: true)")
     S.append("#show table: set par(justify: false)")
     S.append("#show heading: set text(hyphenate: false)")
     S.append("#show heading: set par(justify: false)")
@@ -532,6 +554,37 @@ def typst_source(analysis: Analysis, forsoeg, rules: DisclosureRules, texts: dic
         S.append("#figure(kind: table, caption: [" + esc("Følsomhedsanalyser") + "])[\n" +
                  table(["Forsøg", "Udfald", "Hovedanalyse", *labels], srows,
                        widths="(1.3fr, 1.3fr, auto, 1.4fr, 1.4fr)", align="left") + "\n]")
+    rr = rr_printable(analysis, rules)
+    if len(rr) and rr["Mbar"].notna().any():
+        S.append(f"== {esc('Robusthed over for brud på parallelle tendenser')}")
+        S.append(paragraphs(fill(texts["rambachan_roth"], perioder=gate.fact(RR_E_POST + 1, "periods"))))
+        recmap = {(r["forsoeg"], r["udfald"]): r for r in recs}
+        rrows = []
+        prev_rr = None
+        for (fid, o), g in rr.groupby(["forsoeg", "udfald"], sort=False):
+            r = recmap[(fid, o)]
+            g = g.set_index(g["Mbar"].fillna(-1.0))
+            cells = [esc(fnavn[fid]) if fid != prev_rr else "", esc(UDFALD_NAVN.get(o, o))]
+            prev_rr = fid
+            for mb in (-1.0, *[m for m in RR_MBAR if m > 0]):
+                if mb in g.index:
+                    row = g.loc[mb]
+                    cells.append(esc(effect_text(gate, dict(r, ci_low=row["lb"], ci_high=row["ub"]),
+                                                 f"{fid}/{o} RR {mb}")[1]))
+                else:
+                    cells.append(esc(fmt.MANGLER))
+            bd = g["breakdown"].iloc[0]
+            cells.append(esc(gate.num(bd, r["n_persons_exposed"], fmt.tal, decimaler=2,
+                                      suppressed=bool(r["suppressed"]), what=f"{fid}/{o} breakdown")))
+            rrows.append(cells)
+        heads = ["Forsøg", "Udfald", "Uden brud"] + [
+            "M̄ = " + gate.fact(m, "RR grid", fmt.tal, decimaler=1) for m in RR_MBAR if m > 0] + \
+            ["Nedbrydningsværdi"]
+        S.append("#figure(kind: table, caption: [" + esc("Rambachan–Roth: 95 %-intervaller for den "
+                                                         "gennemsnitlige effekt, når tendenserne "
+                                                         "efter start må afvige") + "])[\n" +
+                 table(heads, rrows, widths="(1.4fr, 1.4fr, 1.1fr, 1.1fr, 1.1fr, 0.9fr)", align="left") +
+                 "\n]")
     S.append(f"= {esc('Datakilder og definitioner')}")
     S.append(paragraphs(fill(texts["datakilder"], n_uger=gate.fact(cfg.n_uger, "job definition weeks"))))
     S.append(f"= {esc('Diskretionering')}")
