@@ -14,6 +14,9 @@ Per trial (``Forsoeg``) and outcome id:
   Comparison group: never and not-yet treated municipalities (``kontrol="notyet"``), minus
   the municipalities excluded from control in the catalogue. Periods: half-years by default
   (every North Jutland round starts on 1 January or 1 July), only up to the trial's ``slut``.
+  Pre-trend test (``pretrend_p``): with ``"ri"`` the permutation p-value of the mean
+  pre-period ATT(g,t) from the same draws; with ``"bootstrap"`` CS's chi2 Wald pre-test, which
+  is unreliable with few treated municipalities (docs/calibration.md section 3).
   Inference (``inferens``): ``"ri"`` (default) — randomization inference
   over municipalities (:func:`evaluering.inference.randomization.randomization_inference`,
   the trial's start dates permuted across the treated and control municipalities), p-value and
@@ -249,17 +252,21 @@ def _panel_effect(tp: pd.DataFrame, o: str, opts: AnalysisOptions) -> dict[str, 
                 "ci": (s["ci_low"], s["ci_high"]), "p": s["p"], "method": s["method"],
                 "inference": "cluster-bootstrap (Mammen, kommune)",
                 "pretrend_p": res.to_dict()["info"].get("pretest_p")}
-    from evaluering.inference.randomization import randomization_inference
+    from evaluering.inference.randomization import pretrend_statistic, randomization_inference
 
     res = _cs(d, o, opts, bootstrap=False)
     s = res.summary().iloc[0]
+    # the pre-trend test from the same permutation draws: the mean pre-period ATT(g,t),
+    # two-sided (the chi2 Wald pre-test has a near-singular covariance with ~11 treated
+    # municipalities and rejects every true null: docs/calibration.md section 3)
     ri = randomization_inference(lambda frame: _cs(frame, o, opts, bootstrap=False), d,
                                  "kommune_kode", cohort_col="kohorte", time="t",
                                  n_perm=opts.n_perm, seed=opts.seed, ci=True, outcome=o,
-                                 linear_in_outcome=True, alpha=opts.alpha)
+                                 linear_in_outcome=True, alpha=opts.alpha,
+                                 extra_stats={"pretest": pretrend_statistic("mean")})
     return {"result": res, "estimate": s["estimate"], "se": s["se"], "ci": ri.ci, "p": ri.p,
             "method": s["method"], "inference": f"randomization inference ({ri.method}, kommune)",
-            "pretrend_p": res.info.get("pretest_p"), "ri": ri}
+            "pretrend_p": ri.extra["pretest"].p, "ri": ri}
 
 
 def _with_rr(eff: dict[str, Any], tp: pd.DataFrame, f, o: str, opts: AnalysisOptions) -> dict[str, Any]:

@@ -524,7 +524,13 @@ def typst_source(analysis: Analysis, forsoeg, rules: DisclosureRules, texts: dic
             if opts.inferens == "bootstrap" else
             "Randomiseringsinferensen flytter forsøgets startdatoer tilfældigt mellem forsøgs- og "
             "sammenligningskommunerne og holder sit niveau også med få forsøgskommuner.")
+    praetest = ("en permutationstest af gennemsnittet af effekterne før start, med de samme "
+                "omfordelinger af startdatoerne som randomiseringsinferensen (en Wald-test holder "
+                "ikke sit niveau med så få forsøgskommuner)" if opts.inferens == "ri" else
+                "en Wald-test af effekterne før start (upålidelig med få forsøgskommuner: den "
+                "afviser for ofte)")
     S.append(paragraphs(fill(texts["metode"], inferens=inferens, justering=just, inferens_note=note,
+                             praetest=praetest,
                              alpha=gate.fact(opts.alpha, "significance level", fmt.tal, decimaler=2))))
     sens = analysis.sensitivity
     if len(sens):
