@@ -22,6 +22,8 @@ from evaluering.errors import DisclosureError
 from evaluering.report import AnalysisOptions, BuildLocked, ReportConfig, build_report
 from evaluering.report import format as fmt
 
+from catalogues import meetings_insured
+
 SECTIONS = ("Indledning", "Sammenfatning",
             "Forsøgets baggrund, formål, målgruppe og forventede resultater",
             "Evalueringsmetode", "Forsøgets resultater og læring", "Forsøgets anbefalinger",
@@ -70,20 +72,8 @@ def truth(sim):
 
 
 def _small_catalogue(path: Path) -> Path:
-    path.write_text('''
-[[forsoeg]]
-id = "samtaler-forsikrede"
-navn = "Formkrav ved lovpligtige samtaler – forsikrede ledige"
-ordning = "nordjysk-netvaerk"
-maalgruppe = ["a-dagpenge"]
-start = "2017-07-01"
-kommuner = ["851", "810", "813", "860", "849", "825", "846", "773", "840", "787", "820"]
-slut = "2019-12-31"
-udfald = ["andel_fysiske_samtaler", "samtaler_pr_forloeb"]
-udeluk_fra_kontrol = ["201", "151", "210", "250", "190", "270", "260", "217", "219"]
-[forsoeg.start_pr_kommune]
-"860" = "2017-09-01"
-''', encoding="utf-8")
+    path.write_text(meetings_insured(["andel_fysiske_samtaler", "samtaler_pr_forloeb"]),
+                    encoding="utf-8")
     return path
 
 

@@ -25,18 +25,9 @@ from evaluering.report import AnalysisOptions, ReportConfig, build_report, load_
 from evaluering.report import format as fmt
 from evaluering.report.casestudie import HEADING, REPORT_SETTINGS
 
-CATALOGUE = '''
-[[forsoeg]]
-id = "samtaler-forsikrede"
-navn = "Formkrav ved lovpligtige samtaler – forsikrede ledige"
-ordning = "nordjysk-netvaerk"
-maalgruppe = ["a-dagpenge"]
-start = "2017-07-01"
-kommuner = ["851", "810", "813", "860", "849", "825", "846", "773", "840", "787", "820"]
-slut = "2019-12-31"
-udfald = ["andel_fysiske_samtaler"]
-udeluk_fra_kontrol = ["201", "151", "210", "250", "190", "270", "260", "217", "219"]
-'''
+from catalogues import meetings_insured
+
+CATALOGUE = meetings_insured(["andel_fysiske_samtaler"], hjoerring_september=False)
 
 
 def _text(pdf: Path) -> str:
@@ -46,12 +37,9 @@ def _text(pdf: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def builds(tmp_path_factory):
-    from evaluering.simulate import simulate
-
+def builds(tmp_path_factory, simulated_dataset):
     root = tmp_path_factory.mktemp("rapport_auk01")
-    raw = root / "raw"
-    simulate(raw, scale="small", seed=2017)
+    raw = simulated_dataset(scale="small", seed=2017)     # shared: read only
     cat = root / "lille.toml"
     cat.write_text(CATALOGUE, encoding="utf-8")
     opts = AnalysisOptions(inferens="bootstrap", n_boot=199)

@@ -32,47 +32,24 @@ from evaluering.report.analysis import (TrialAnalysis, analyse_trial, load_trial
                                         save_trial_analysis)
 from evaluering.report.notebook import NotebookAnalysisFailed, NotebookSpec, audit_copy
 
+from catalogues import certificates_sickness, meetings_insured
+
 NB = Path(__file__).resolve().parent.parent / "notebooks" / "05_forsoegsanalyse.ipynb"
 TRIAL = "samtaler-forsikrede"
 # 49 draws: the smallest Holm-adjusted p over a family of 2 is 2/50 < alpha (run_analysis checks)
 OPTS = AnalysisOptions(n_perm=49, n_score_boot=199, foelsomhed=False)
 
-CATALOGUE = '''
-[[forsoeg]]
-id = "samtaler-forsikrede"
-navn = "Formkrav ved lovpligtige samtaler – forsikrede ledige"
-ordning = "nordjysk-netvaerk"
-maalgruppe = ["a-dagpenge"]
-start = "2017-07-01"
-kommuner = ["851", "810", "813", "860", "849", "825", "846", "773", "840", "787", "820"]
-slut = "2019-12-31"
-udfald = ["andel_fysiske_samtaler", "hazard_job"]
-udeluk_fra_kontrol = ["201", "151", "210", "250", "190", "270", "260", "217", "219"]
-[forsoeg.start_pr_kommune]
-"860" = "2017-09-01"
-
-[[forsoeg]]
-id = "laegeattester-sygedagpenge"
-navn = "Differentiering i valg af lægeattester på sygedagpengeområdet"
-ordning = "nordjysk-netvaerk"
-maalgruppe = ["sygedagpenge"]
-start = "2018-01-01"
-kommuner = ["851", "813", "860", "846", "787", "840"]
-slut = "2019-12-31"
-udfald = ["laegeattester_pr_forloeb", "udgift_pr_forloeb"]
-udeluk_fra_kontrol = ["201", "151", "210", "250", "190", "270", "260", "217", "219"]
-'''
+CATALOGUE = (meetings_insured(["andel_fysiske_samtaler", "hazard_job"])
+             + certificates_sickness(["laegeattester_pr_forloeb", "udgift_pr_forloeb"]))
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
+def data(tmp_path_factory, simulated_dataset):
     from evaluering.ingest import ingest
     from evaluering.outcomes import build_outcomes
-    from evaluering.simulate import simulate
 
     root = tmp_path_factory.mktemp("nbrapport")
-    raw = root / "raw"
-    simulate(raw, scale="small", seed=2017)
+    raw = simulated_dataset(scale="small", seed=2017)     # shared: read only
     cat = root / "forsoeg.toml"
     cat.write_text(CATALOGUE, encoding="utf-8")
     processed = root / "behandlet"

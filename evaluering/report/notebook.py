@@ -303,14 +303,16 @@ def run_trial_notebook(spec: NotebookSpec, *, processed: Path, forsoeg_fil: Path
     result_file = folder / f"{spec.forsoeg}.json"
     if result_file.exists():
         result_file.unlink()
-    params = {**dict(spec.parametre), "processed_dir": str(processed),
-              "forsoeg_fil": str(forsoeg_fil), "forsoeg_id": spec.forsoeg,
-              "analyse": asdict(options), "resultat_fil": str(result_file)}
+    # absolute paths: the kernel runs in the notebook's folder
+    params = {**dict(spec.parametre), "processed_dir": str(Path(processed).resolve()),
+              "forsoeg_fil": str(Path(forsoeg_fil).resolve()), "forsoeg_id": spec.forsoeg,
+              "analyse": asdict(options), "resultat_fil": str(result_file.resolve())}
     executed = folder / f"{spec.forsoeg}.executed.ipynb"
     try:
         run_notebook_audit(nb_path, executed, params, timeout=spec.timeout)
     except NotebookFailed as exc:
-        where = f" (partially executed copy: {exc.failed_copy})" if exc.failed_copy else ""
+        where = (f" (partially executed copy, private: {exc.failed_copy}; it is kept only when "
+                 "the config sets 'behandlet')" if exc.failed_copy else "")
         raise NotebookAnalysisFailed(f"the notebook {nb_path.name} for trial '{spec.forsoeg}' "
                                      f"failed: {exc}{where}") from exc
     if not result_file.is_file():
