@@ -70,3 +70,21 @@ def test_person_counts_hidden_against_differencing():
     assert person_counts_hidden(an, dict(rec, n_persons_exposed=0), rules)[1] is False
     # exactly the control total: the difference is 0, not a small cell
     assert not person_counts_hidden(an, dict(rec, n_persons=160), rules)[0]
+
+
+def test_event_point_persons_take_base_period_and_controls():
+    """An event-study point rests on the treated cells at e and at its base period and on
+    control cells: it carries the smallest of those person counts (hand-made counts)."""
+    import pandas as pd
+
+    from evaluering.report.document import event_point_persons
+
+    pp = pd.DataFrame({"gruppe": ["e"] * 5 + ["kontrol"] * 3,
+                       "noegle": [-3, -2, -1, 0, 1, 10, 11, 12],
+                       "n_x": [50, 3, 40, 30, 20, 900, 0, 800]})
+    e = pd.Series([-2, -1, 0, 1])
+    # varying base: e=-2 vs -3 (3 at -2), e=-1 vs -2 (3), post vs -1
+    assert list(event_point_persons(e, pp, "x", "varying")) == [3, 3, 30, 20]
+    assert list(event_point_persons(e, pp, "x", "universal")) == [3, 40, 30, 20]
+    pp.loc[pp["noegle"] == 12, "n_x"] = 4                 # a small control period
+    assert max(event_point_persons(e, pp, "x", "universal")) == 4

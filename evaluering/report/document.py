@@ -225,13 +225,18 @@ def _trend_series(tp: pd.DataFrame, o: str, pp: pd.DataFrame) -> pd.DataFrame:
 
 def event_point_persons(e: pd.Series, pp: pd.DataFrame, o: str, base_period: str | None) -> np.ndarray:
     """Persons behind each event-study point: an effect at event time e compares the treated
-    cells at e with those of its base period (e−1 before start with a varying base, else −1),
-    so the point carries the smaller of the two distinct-person counts."""
+    cells at e with those of its base period (e−1 before start with a varying base, else −1)
+    and with control cells, so the point carries the smallest of the treated counts at e and at
+    its base and the smallest non-empty control period's count."""
     pers = pp[pp["gruppe"] == "e"].set_index("noegle")[f"n_{o}"]
+    # the comparison side: every point also rests on control cells of some periods; take the
+    # smallest non-empty control period as a conservative bound (normally far above k)
+    ctl = pp.loc[pp["gruppe"] == "kontrol", f"n_{o}"]
+    ctl_min = float(ctl[ctl > 0].min()) if (ctl > 0).any() else 0.0
     out = []
     for v in e.astype(int):
         base = v - 1 if (v < 0 and base_period != "universal") else -1
-        out.append(min(pers.get(v, 0), pers.get(base, 0)))
+        out.append(min(pers.get(v, 0), pers.get(base, 0), ctl_min))
     return np.asarray(out, dtype=float)
 
 
