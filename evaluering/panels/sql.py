@@ -41,6 +41,13 @@ _PER_YEAR = {"maaned": 12, "kvartal": 4, "halvaar": 2}
 _LETTER = {"maaned": "M", "kvartal": "Q", "halvaar": "H"}
 
 
+# Sums of non-integer values are taken in exact decimal arithmetic (each value rounded once to
+# 12 decimals, then summed exactly, then back to DOUBLE): a DOUBLE SUM in DuckDB's parallel
+# aggregation depends on the order threads combine partial sums, which changed the last bits of
+# the panels (and so the report's numbers) between identical runs at medium scale.
+EXACT = "DECIMAL(38, 12)"
+
+
 def period_nr(d: dt.date, periode: str) -> int:
     """The period number of date ``d``: year·12 + month − 1, year·4 + quarter − 1 or
     year·2 + half − 1 (the ``*_nr`` columns of the outcome tables and panels)."""
@@ -94,10 +101,10 @@ def panel_sql(periode: str, data_end: dt.date) -> str:
     # a positive per-person count of the named column).
     lv: list[tuple[str, str, str]] = [("COUNT(*)", "forloeb_startet", "count")]
     for o, a in PANEL_OUTCOMES:
-        lv += [(f"SUM(CAST({a}.{o} AS DOUBLE))", f"{o}_sum", "sum"),
+        lv += [(f"SUM(CAST({a}.{o} AS {EXACT}))", f"{o}_sum", "sum"),
                (f"COUNT({a}.{o})", f"{o}_n", "count"),
                (f"{o}_n", f"{o}_personer", "personer")]
-    lv += [(f"SUM(CAST(r.{c} AS DOUBLE))", f"{c}_sum", "sum") for c in PANEL_SUMS]
+    lv += [(f"SUM(CAST(r.{c} AS {EXACT}))", f"{c}_sum", "sum") for c in PANEL_SUMS]
     lv += [
         ("COUNT(CASE WHEN t.status = 'job' THEN 1 END)", "hazard_job_haendelser", "count"),
         ("SUM(CASE WHEN t.varighed_uger IS NULL THEN 0 ELSE t.varighed_uger + 1 END)",
@@ -108,7 +115,7 @@ def panel_sql(periode: str, data_end: dt.date) -> str:
         ("COUNT(CASE WHEN t.status = 'job' THEN 1 END)", "n_job", "count"),
         ("COUNT(CASE WHEN t.status = 'uddannelse' THEN 1 END)", "n_uddannelse", "count"),
         ("COUNT(CASE WHEN t.status = 'censureret' THEN 1 END)", "n_censureret", "count"),
-        ("SUM(CAST(YEAR(s.start_dato) - s.foedselsaar AS DOUBLE))", "alder_sum", "sum"),
+        (f"SUM(CAST(YEAR(s.start_dato) - s.foedselsaar AS {EXACT}))", "alder_sum", "sum"),
         ("COUNT(CASE WHEN s.koen = 'K' THEN 1 END)", "n_kvinder", "count"),
         ("COUNT(CASE WHEN s.koen = 'M' THEN 1 END)", "n_maend", "count"),
     ]
@@ -124,7 +131,7 @@ def panel_sql(periode: str, data_end: dt.date) -> str:
         if k == "count":
             level2.append(f"CAST(SUM(pp.{n}) AS BIGINT) AS {n}")
         elif k == "sum":
-            level2.append(f"SUM(pp.{n}) AS {n}")
+            level2.append(f"CAST(SUM(pp.{n}) AS DOUBLE) AS {n}")
         else:
             level2.append(f"COUNT(CASE WHEN pp.{e} > 0 THEN 1 END) AS {n}")
     flow_cols = ",\n           ".join(level2)
@@ -176,8 +183,9 @@ WITH pp AS (
            COUNT(CASE WHEN s.slut_dato IS NULL OR s.slut_dato > p.til THEN 1 END) AS aabne,
            SUM(DATE_DIFF('day', GREATEST(s.start_dato, p.fra),
                          LEAST(COALESCE(s.slut_dato, {de}), p.til)) + 1) AS dage,
-           SUM(CAST(DATE_DIFF('day', GREATEST(s.start_dato, p.fra),
-                              LEAST(COALESCE(s.slut_dato, {de}), p.til)) + 1 AS DOUBLE) / p.dage)
+           SUM(CAST(CAST(DATE_DIFF('day', GREATEST(s.start_dato, p.fra),
+                              LEAST(COALESCE(s.slut_dato, {de}), p.til)) + 1 AS DOUBLE) / p.dage
+                    AS {EXACT}))
                AS hel
     FROM sp s JOIN perioder_{periode} p
       ON s.start_dato <= p.til AND COALESCE(s.slut_dato, {de}) >= p.fra
@@ -185,7 +193,7 @@ WITH pp AS (
 ), bs AS (
     SELECT kommune_kode, ydelsesgruppe, periode_nr,
            CAST(SUM(aabne) AS BIGINT) AS forloeb_aabne, COUNT(*) AS personer_paa_ydelse,
-           CAST(SUM(dage) AS BIGINT) AS dage_paa_ydelse, SUM(hel) AS helaarspersoner
+           CAST(SUM(dage) AS BIGINT) AS dage_paa_ydelse, CAST(SUM(hel) AS DOUBLE) AS helaarspersoner
     FROM bs1 GROUP BY kommune_kode, ydelsesgruppe, periode_nr
 ), noegler AS (
     SELECT kommune_kode, ydelsesgruppe, periode_nr FROM fl
