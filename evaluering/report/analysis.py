@@ -48,6 +48,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
+from dataclasses import replace as _replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
@@ -220,12 +221,19 @@ RR_MBAR = (0.0, 0.5, 1.0)     # Rambachan-Roth relative-magnitudes bounds printe
 RR_E_POST = 3                 # their target: the average effect in the first (up to) four periods
 
 
-def _rambachan_roth(res, f, o: str) -> list[dict[str, Any]]:
-    """Rambachan-Roth sensitivity of one CS result (relative magnitudes; descriptive: the
-    covariance is the analytic clustered one, see docs/sensitivity.md)."""
+def _rambachan_roth(tp: pd.DataFrame, f, o: str, opts: AnalysisOptions) -> list[dict[str, Any]]:
+    """Rambachan-Roth sensitivity of one panel outcome (relative magnitudes; descriptive: the
+    covariance is the analytic clustered one, see docs/sensitivity.md).
+
+    RR need the universal base period (pre-period coefficients as levels relative to e = -1),
+    so this is a second CS fit of the same cells; its post-period ATT(g,t) and overall ATT
+    equal the main (varying-base) fit's (tests/test_honest_cs.py). The main fit keeps the
+    varying base because under permuted start dates (randomization inference) the universal
+    base can leave no estimable ATT(g,t)."""
     from evaluering.inference.honest import honest_did_cs
 
     try:
+        res = _cs(tp[tp[f"{o}_n"] > 0], o, opts, bootstrap=False, base_period="universal")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ev = res.components["event"]
@@ -234,11 +242,9 @@ def _rambachan_roth(res, f, o: str) -> list[dict[str, Any]]:
     except (ValueError, EstimationError, np.linalg.LinAlgError) as exc:
         return [{"forsoeg": f.id, "udfald": o, "Mbar": None, "lb": None, "ub": None,
                  "breakdown": None, "note": f"ikke beregnet: {exc}"}]
-    out = []
-    for r in rm.summary().itertuples():
-        out.append({"forsoeg": f.id, "udfald": o, "Mbar": _num(r.Mbar), "lb": _num(r.lb),
-                    "ub": _num(r.ub), "breakdown": _num(rm.breakdown), "note": None})
-    return out
+    return [{"forsoeg": f.id, "udfald": o, "Mbar": _num(r.Mbar), "lb": _num(r.lb),
+             "ub": _num(r.ub), "breakdown": _num(rm.breakdown), "note": None}
+            for r in rm.summary().itertuples()]
 
 
 def _panel_effect(tp: pd.DataFrame, o: str, opts: AnalysisOptions) -> dict[str, Any]:
@@ -270,29 +276,13 @@ def _panel_effect(tp: pd.DataFrame, o: str, opts: AnalysisOptions) -> dict[str, 
 
 
 def _with_rr(eff: dict[str, Any], tp: pd.DataFrame, f, o: str, opts: AnalysisOptions) -> dict[str, Any]:
-    """Rambachan-Roth needs the universal base period (pre-period coefficients as levels
-    relative to e = -1): a second CS fit of the same cells. Its post-period ATT(g,t) and
-    overall ATT equal the main (varying-base) fit's (tests/test_honest_cs.py); the main fit
-    keeps the varying base because under permuted start dates (randomization inference) the
-    universal base can leave no estimable ATT(g,t)."""
-    if not opts.foelsomhed:
-        eff["rr"] = []
-        return eff
-    try:
-        uni = _cs(tp[tp[f"{o}_n"] > 0], o, opts, bootstrap=False, base_period="universal")
-    except EstimationError as exc:
-        eff["rr"] = [{"forsoeg": f.id, "udfald": o, "Mbar": None, "lb": None, "ub": None,
-                      "breakdown": None, "note": f"ikke beregnet: {exc}"}]
-        return eff
-    eff["rr"] = _rambachan_roth(uni, f, o)
+    eff["rr"] = _rambachan_roth(tp, f, o, opts) if opts.foelsomhed else []
     return eff
 
 
 def _sensitivity(tp: pd.DataFrame, tp_alt: pd.DataFrame, f, opts: AnalysisOptions) -> list[dict[str, Any]]:
     """The panel outcomes under alternative specifications (analytic clustered CIs): the
     other period length, and never-treated municipalities only as comparison group."""
-    from dataclasses import replace as _replace
-
     alt_periode = "kvartal" if opts.periode == "halvaar" else "halvaar"
     specs = [(f"periode={alt_periode}", tp_alt, opts),
              ("kontrol=never" if opts.kontrol == "notyet" else "kontrol=notyet", tp,
@@ -576,8 +566,6 @@ class TrialAnalysis:
             cols = (d.get("component_columns") or {}).get(k, {})
             comps = {c: f[[x for x in cols.get(c, f.columns) if x in f.columns]]
                      for c, f in r.components.items()}
-            from dataclasses import replace as _replace
-
             results[k] = _replace(r, components=comps)   # JSON keys are sorted: restore order
         return cls(forsoeg=str(d["forsoeg"]), options=AnalysisOptions(**d["options"]),
                    records=recs, results=results,
@@ -595,8 +583,6 @@ class TrialAnalysis:
         """A copy with ``udfald`` estimated by ``result`` (an ``EstimateResult``): estimate,
         se, ci, p, method and inference are taken from it unless given. The outcome must be one
         of the trial's declared outcomes (the family is declared in the catalogue)."""
-        from dataclasses import replace as _replace
-
         recs = self.records.copy()
         hit = recs["udfald"] == udfald
         if not hit.any():
@@ -730,8 +716,6 @@ def _check_trial(ta: TrialAnalysis, f) -> TrialAnalysis:
             raise InputError(f"the analysis of trial '{f.id}' lacks the record column '{c}'")
     order = {o: i for i, o in enumerate(f.udfald)}
     recs = ta.records.sort_values("udfald", key=lambda s: s.map(order)).reset_index(drop=True)
-    from dataclasses import replace as _replace
-
     return _replace(ta, records=recs)
 
 
